@@ -1,0 +1,179 @@
+//! The response body as the client receives it, observed on the way out.
+//!
+//! [`Recorder`] holds what is known about an exchange and writes exactly one
+//! [`Completion`] to the sinks: at the end of the body, on a body error, or
+//! when dropped early (the client went away). Because the proxy's request
+//! future owns the recorder until the response exists, a client that leaves
+//! before the response headers is recorded too, by the same drop.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use super::{RequestStats, ResponseBodyError};
+use crate::exchange::{Completion, Exchange, Outcome, STATUS_CLIENT_CLOSED};
+use crate::proxy::ProxyErrorKind;
+use crate::sinks::Sinks;
+
+/// Errors a body can report, classified for the completion record.
+pub trait ClassifyError {
+    fn kind(&self) -> ProxyErrorKind;
+}
+
+impl ClassifyError for ResponseBodyError {
+    fn kind(&self) -> ProxyErrorKind {
+        self.kind
+    }
+}
+
+/// Collects the facts of one exchange and hands them to the sinks once.
+pub struct Recorder {
+    exchange: Option<Exchange>,
+    sinks: Arc<Sinks>,
+    request: Option<Arc<RequestStats>>,
+    status: u16,
+    upstream_status: Option<u16>,
+    first_byte: Option<Duration>,
+    upstream_headers: Option<Duration>,
+    proxy_error: Option<ProxyErrorKind>,
+}
+
+impl Recorder {
+    pub fn new(exchange: Exchange, sinks: Arc<Sinks>) -> Self {
+        Self {
+            exchange: Some(exchange),
+            sinks,
+            request: None,
+            status: STATUS_CLIENT_CLOSED,
+            upstream_status: None,
+            first_byte: None,
+            upstream_headers: None,
+            proxy_error: None,
+        }
+    }
+
+    pub fn exchange(&self) -> &Exchange {
+        self.exchange.as_ref().expect("a recorder's exchange is only taken when it finishes")
+    }
+
+    pub fn set_request_stats(&mut self, stats: Arc<RequestStats>) {
+        self.request = Some(stats);
+    }
+
+    /// The upstream answered with headers after `elapsed` since sending.
+    pub fn upstream_responded(&mut self, status: u16, elapsed: Duration) {
+        self.upstream_status = Some(status);
+        self.upstream_headers = Some(elapsed);
+    }
+
+    /// The proxy is about to send response headers with `status`.
+    pub fn responding(&mut self, status: u16) {
+        self.status = status;
+        self.first_byte = Some(self.exchange().start.elapsed());
+    }
+
+    /// The proxy answers itself because of `kind`.
+    pub fn failed(&mut self, kind: ProxyErrorKind) {
+        self.proxy_error = Some(kind);
+    }
+
+    fn finish(&mut self, outcome: Outcome, bytes_out: u64) {
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
+        let outcome = match (self.proxy_error, outcome) {
+            (Some(kind), Outcome::Complete) => Outcome::ProxyError(kind),
+            (_, outcome) => outcome,
+        };
+        let status = if outcome == Outcome::ClientAbort { STATUS_CLIENT_CLOSED } else { self.status };
+        let completion = Completion {
+            duration: exchange.start.elapsed(),
+            exchange,
+            outcome,
+            status,
+            upstream_status: self.upstream_status,
+            first_byte: self.first_byte,
+            upstream_headers: self.upstream_headers,
+            bytes_in: self.request.as_ref().map_or(0, |r| r.bytes()),
+            bytes_out,
+        };
+        self.sinks.record(&completion);
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish(Outcome::ClientAbort, 0);
+    }
+}
+
+/// Forwards every frame unchanged and finishes the recorder at the end.
+pub struct ObservedBody<B: Body> {
+    inner: B,
+    recorder: Option<Recorder>,
+    bytes_out: u64,
+}
+
+impl<B: Body> ObservedBody<B> {
+    pub fn new(inner: B, recorder: Recorder) -> Self {
+        Self { inner, recorder: Some(recorder), bytes_out: 0 }
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(mut recorder) = self.recorder.take() {
+            recorder.finish(outcome, self.bytes_out);
+        }
+    }
+}
+
+impl<B> Body for ObservedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: ClassifyError,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes_out += data.len() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    this.finish(Outcome::Complete);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => this.finish(Outcome::ResponseBodyError(e.kind())),
+            Poll::Ready(None) => this.finish(Outcome::Complete),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: Body> Drop for ObservedBody<B> {
+    fn drop(&mut self) {
+        // hyper drops a body that reports its end without polling it again:
+        // that is a complete exchange; any other early drop is the client leaving.
+        let outcome = if self.inner.is_end_stream() { Outcome::Complete } else { Outcome::ClientAbort };
+        self.finish(outcome);
+    }
+}

@@ -1,0 +1,53 @@
+//! Named defaults, so the documentation, `sidecar.toml` and the code agree.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::ByteSize;
+
+pub const DEFAULT_LISTENER_ADDRESS: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_HEADER_BYTES: ByteSize = ByteSize(64 * 1024);
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub const DEFAULT_UPSTREAM_URL: &str = "http://127.0.0.1:11434";
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub const DEFAULT_POOL_MAX_IDLE: usize = 1024;
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+pub const DEFAULT_ADMIN_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090);
+
+pub const DEFAULT_SERVICE_NAME: &str = "otel-sidecar";
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+pub const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
+pub const DEFAULT_CORRELATION_ACCEPT: &[&str] = &["x-correlation-id", "x-request-id"];
+
+pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://127.0.0.1:4317";
+pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_SPAN_QUEUE: usize = 2048;
+
+/// Without configured routes every request would be `other`; these are the
+/// Ollama and OpenAI-compatible endpoints the default upstream serves.
+pub const DEFAULT_ROUTES: &[&str] = &[
+    "/api/generate",
+    "/api/chat",
+    "/api/embed",
+    "/api/embeddings",
+    "/api/tags",
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/models",
+];
+pub const DEFAULT_MAX_MODELS: usize = 100;
+
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+pub const DEFAULT_REDACT_HEADERS: &[&str] =
+    &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
+pub const DEFAULT_REDACT_KEYS: &[&str] = &["password", "token", "secret", "api_key"];

@@ -1,0 +1,129 @@
+//! The standard OpenTelemetry and Sentry environment variables, which win over
+//! the file so a platform can configure every sidecar the same way.
+
+use super::{Config, OtlpProtocol, Sampler, Secret, SentryDsn};
+
+/// `(variable, message)` for a variable whose value cannot be used.
+pub type EnvError = (&'static str, String);
+
+/// Applies every standard variable that is set and not empty (the OpenTelemetry
+/// specification treats an empty value as unset).
+pub fn apply_overrides(
+    config: &mut Config,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<(), EnvError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+    if let Some(name) = get("OTEL_SERVICE_NAME") {
+        config.service.name = name;
+    }
+    if let Some(attrs) = get("OTEL_RESOURCE_ATTRIBUTES") {
+        for (key, value) in parse_key_values(&attrs) {
+            config.service.resource_attributes.insert(key, value);
+        }
+    }
+    if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        config.tracing.otlp.endpoint = endpoint;
+    }
+    if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        config.tracing.otlp.endpoint = endpoint;
+    }
+    if let Some(protocol) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+        config.tracing.otlp.protocol = match protocol.trim() {
+            "grpc" => OtlpProtocol::Grpc,
+            "http/protobuf" => OtlpProtocol::HttpProtobuf,
+            other => {
+                return Err((
+                    "OTEL_EXPORTER_OTLP_PROTOCOL",
+                    format!("unsupported protocol {other:?} (grpc or http/protobuf)"),
+                ))
+            }
+        };
+    }
+    if let Some(headers) = get("OTEL_EXPORTER_OTLP_HEADERS") {
+        for (key, value) in parse_key_values(&headers) {
+            config.tracing.otlp.headers.insert(key, Secret::new(value));
+        }
+    }
+    if let Some(sampler) = get("OTEL_TRACES_SAMPLER") {
+        config.tracing.sampler = parse_sampler(sampler.trim())
+            .ok_or(("OTEL_TRACES_SAMPLER", format!("unknown sampler {sampler:?}")))?;
+    }
+    if let Some(arg) = get("OTEL_TRACES_SAMPLER_ARG") {
+        config.tracing.ratio = arg
+            .trim()
+            .parse()
+            .map_err(|_| ("OTEL_TRACES_SAMPLER_ARG", format!("{arg:?} is not a number")))?;
+    }
+    if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        config.tracing.enabled = false;
+    }
+    if let Some(dsn) = get("SENTRY_DSN") {
+        config.sentry.dsn = SentryDsn::parse(&dsn).map_err(|e| ("SENTRY_DSN", e))?;
+    }
+    if let Some(environment) = get("SENTRY_ENVIRONMENT") {
+        config.sentry.environment = Some(environment);
+    }
+    if let Some(release) = get("SENTRY_RELEASE") {
+        config.sentry.release = Some(release);
+    }
+    Ok(())
+}
+
+fn parse_sampler(name: &str) -> Option<Sampler> {
+    Some(match name {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::Traceidratio,
+        "parentbased_always_on" => Sampler::ParentbasedAlwaysOn,
+        "parentbased_always_off" => Sampler::ParentbasedAlwaysOff,
+        "parentbased_traceidratio" => Sampler::ParentbasedTraceidratio,
+        _ => return None,
+    })
+}
+
+/// `key1=value1,key2=value2` with percent-encoded values (W3C Baggage octets),
+/// as `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS` use. Malformed
+/// members are skipped, as the specification asks.
+pub fn parse_key_values(list: &str) -> Vec<(String, String)> {
+    list.split(',')
+        .filter_map(|member| {
+            let (key, value) = member.split_once('=')?;
+            let key = key.trim();
+            (!key.is_empty()).then(|| (key.to_owned(), percent_decode(value.trim())))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_values() {
+        assert_eq!(
+            parse_key_values("a=1, b = x%20y ,bad,=v,c=%ZZ"),
+            vec![("a".into(), "1".into()), ("b".into(), "x y".into()), ("c".into(), "%ZZ".into())]
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! The `sidecar.toml` schema: typed sections with their documented defaults.
+//!
+//! Parsing, interpolation and error locations live in [`load`]; semantic checks in
+//! [`validate`]; the standard `OTEL_*`/`SENTRY_*` overrides in [`env`]. Every
+//! struct denies unknown keys so a typo is an error, not a silently ignored line.
+
+mod defaults;
+pub mod env;
+pub mod interpolate;
+pub mod load;
+mod secret;
+pub mod types;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use defaults::*;
+pub use load::{load_file, load_str, ConfigError};
+pub use secret::{Secret, SentryDsn};
+pub use types::{ByteSize, HeaderNameValue, StatusRange, UpstreamUrl};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listener: ListenerConfig,
+    pub upstream: UpstreamConfig,
+    pub admin: AdminConfig,
+    pub service: ServiceConfig,
+    pub correlation: CorrelationConfig,
+    pub tracing: TracingConfig,
+    pub metrics: MetricsConfig,
+    pub logging: LoggingConfig,
+    pub sentry: SentryConfig,
+    pub genai: GenAiConfig,
+    pub runtime: RuntimeConfig,
+}
+
+/// `[listener]`: where clients connect.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    /// Socket address to accept client connections on. Default `0.0.0.0:8080`.
+    pub address: SocketAddr,
+    /// How long in-flight exchanges may run after SIGTERM/SIGINT. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// Serve TLS (HTTP/1.1 and HTTP/2 via ALPN) with this certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// Largest request head (request line plus headers) accepted. Default `64KiB`; above: 431.
+    pub max_header_bytes: ByteSize,
+    /// Most request header fields accepted. Default `100`; above: 431.
+    pub max_headers: usize,
+    /// Largest request body forwarded; unset means unlimited. Above: 413.
+    pub max_request_body: Option<ByteSize>,
+    /// Time a client has to send a complete HTTP/1 request head. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+}
+
+/// PEM files for the TLS listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain, PEM, leaf first.
+    pub cert: PathBuf,
+    /// Private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[upstream]`: the unmodified backend.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Base URL, `http` or `https`. Default `http://127.0.0.1:11434`.
+    pub url: UpstreamUrl,
+    /// TCP (and TLS) connect deadline. Default `2s`.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Deadline for the upstream's response headers. Default `300s`.
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+    /// Longest silence allowed inside a streamed response body; unset: none.
+    #[serde(with = "humantime_serde::option")]
+    pub idle_timeout: Option<Duration>,
+    /// Extra PEM CA bundle trusted for an `https` upstream, besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
+    /// How long an idle pooled upstream connection is kept. Default `90s`.
+    #[serde(with = "humantime_serde")]
+    pub pool_idle_timeout: Duration,
+    /// Most idle pooled connections kept. Default `1024`.
+    pub pool_max_idle: usize,
+    /// How often `/readyz` probes the upstream with a TCP connect. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+}
+
+/// `[admin]`: the separate listener for health and metrics.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Default `127.0.0.1:9090`: loopback, so nothing is exposed by accident.
+    pub address: SocketAddr,
+    /// When set, `/metrics` and `/readyz` need `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+}
+
+/// `[service]`: the identity put on spans, logs and Sentry events.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// `service.name`. Default `otel-sidecar`.
+    pub name: String,
+    /// `service.version`; empty: not set.
+    pub version: String,
+    /// `deployment.environment.name`. Default `production`.
+    pub environment: String,
+    /// `service.namespace`; empty: not set.
+    pub namespace: String,
+    /// Extra resource attributes; `OTEL_RESOURCE_ATTRIBUTES` adds to and overrides them.
+    pub resource_attributes: BTreeMap<String, String>,
+}
+
+/// `[correlation]`: the request id every signal carries.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorrelationConfig {
+    /// Header set on the upstream request and on the response. Default `X-Correlation-ID`.
+    pub header: HeaderNameValue,
+    /// Inbound headers tried in order; the first valid one wins, else a new UUID.
+    pub accept: Vec<HeaderNameValue>,
+}
+
+/// `[tracing]`: spans over OTLP.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// Default `true`. `OTEL_SDK_DISABLED=true` turns it off.
+    pub enabled: bool,
+    /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`,
+    /// `parentbased_always_off` or `parentbased_traceidratio` (default).
+    pub sampler: Sampler,
+    /// Share of root traces sampled by the ratio samplers, 0..=1. Default `1.0`.
+    pub ratio: f64,
+    pub otlp: OtlpConfig,
+}
+
+/// The sampler names of the OpenTelemetry SDK environment specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    AlwaysOn,
+    AlwaysOff,
+    Traceidratio,
+    ParentbasedAlwaysOn,
+    ParentbasedAlwaysOff,
+    ParentbasedTraceidratio,
+}
+
+/// `[tracing.otlp]`: where spans go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// Default `http://127.0.0.1:4317` (gRPC). For `http/protobuf` use port 4318.
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    /// Export deadline per batch. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Extra request headers (e.g. an API key); values are secrets.
+    pub headers: BTreeMap<String, Secret>,
+    /// Spans buffered for export; beyond this they are dropped and counted. Default `2048`.
+    pub max_queue_size: usize,
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// `[metrics]`: how requests are grouped into the bounded `handler` label.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Checked in order; the first match names the handler, else `other`.
+    pub routes: Vec<RouteConfig>,
+    /// Most distinct model names used as label values; the rest are `other`. Default `100`.
+    pub max_models: usize,
+}
+
+/// One route: exactly one of `path` (exact match) or `prefix`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// A `tracing` filter directive. Default `info`; `RUST_LOG` overrides.
+    pub level: String,
+    pub format: LogFormat,
+    /// One `request completed` line per exchange. Default `true`.
+    pub access_log: bool,
+    /// Also append JSON lines to this file.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// `[sentry]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentryConfig {
+    /// Empty: Sentry off.
+    pub dsn: SentryDsn,
+    /// Status codes or ranges (`"500-599"`, `"429"`) that produce an event.
+    pub report_status: Vec<StatusRange>,
+    /// Share of qualifying events sent, 0..=1. Default `1.0`.
+    pub sample_rate: f64,
+    /// Headers never sent anywhere (Sentry, logs, spans).
+    pub redact_headers: Vec<String>,
+    /// Case-insensitive substrings; a matching header, query or tag key has its value replaced.
+    pub redact_keys: Vec<String>,
+    /// Share of exchanges also sent as Sentry transactions, 0..=1. Default `0`.
+    pub traces_sample_rate: f64,
+    /// Request header whose value becomes the event's user id.
+    pub user_header: Option<HeaderNameValue>,
+    /// Defaults to `[service] environment`.
+    pub environment: Option<String>,
+    /// Defaults to `[service] version`.
+    pub release: Option<String>,
+}
+
+/// `[genai]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenAiConfig {
+    /// Ollama and OpenAI-compatible routes get GenAI telemetry. Default `true`.
+    pub enabled: bool,
+}
+
+/// `[runtime]`: the Tokio runtime.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Worker threads; 0 (default) means the CPUs this process may run on.
+    pub worker_threads: usize,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self {
+            address: DEFAULT_LISTENER_ADDRESS,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            tls: None,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_request_body: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            url: UpstreamUrl::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            idle_timeout: None,
+            ca_file: None,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle: DEFAULT_POOL_MAX_IDLE,
+            probe_interval: DEFAULT_PROBE_INTERVAL,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            address: DEFAULT_ADMIN_ADDRESS,
+            token: None,
+        }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_SERVICE_NAME.to_owned(),
+            version: String::new(),
+            environment: DEFAULT_ENVIRONMENT.to_owned(),
+            namespace: String::new(),
+            resource_attributes: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        Self {
+            header: HeaderNameValue::from_static(DEFAULT_CORRELATION_HEADER),
+            accept: DEFAULT_CORRELATION_ACCEPT
+                .iter()
+                .map(|h| HeaderNameValue::from_static(h))
+                .collect(),
+        }
+    }
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sampler: Sampler::ParentbasedTraceidratio,
+            ratio: 1.0,
+            otlp: OtlpConfig::default(),
+        }
+    }
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_OTLP_GRPC_ENDPOINT.to_owned(),
+            protocol: OtlpProtocol::Grpc,
+            timeout: DEFAULT_OTLP_TIMEOUT,
+            headers: BTreeMap::new(),
+            max_queue_size: DEFAULT_SPAN_QUEUE,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            routes: DEFAULT_ROUTES
+                .iter()
+                .map(|p| RouteConfig {
+                    name: (*p).to_owned(),
+                    path: Some((*p).to_owned()),
+                    prefix: None,
+                })
+                .collect(),
+            max_models: DEFAULT_MAX_MODELS,
+        }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: DEFAULT_LOG_LEVEL.to_owned(),
+            format: LogFormat::Json,
+            access_log: true,
+            file: None,
+        }
+    }
+}
+
+impl Default for SentryConfig {
+    fn default() -> Self {
+        Self {
+            dsn: SentryDsn::default(),
+            report_status: vec![StatusRange::SERVER_ERRORS],
+            sample_rate: 1.0,
+            redact_headers: DEFAULT_REDACT_HEADERS.iter().map(|s| (*s).to_owned()).collect(),
+            redact_keys: DEFAULT_REDACT_KEYS.iter().map(|s| (*s).to_owned()).collect(),
+            traces_sample_rate: 0.0,
+            user_header: None,
+            environment: None,
+            release: None,
+        }
+    }
+}
+
+impl Default for GenAiConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { worker_threads: 0 }
+    }
+}

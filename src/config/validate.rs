@@ -1,0 +1,101 @@
+//! Checks that need more than one value or the file system. Each error names
+//! the key to fix; the loader turns it into a line and column.
+
+use super::Config;
+
+/// `(key path, message)`.
+pub type ValidationError = (String, String);
+
+pub fn validate(config: &Config) -> Result<(), ValidationError> {
+    let fail = |key: &str, message: String| Err((key.to_owned(), message));
+
+    for (key, value) in [
+        ("tracing.ratio", config.tracing.ratio),
+        ("sentry.sample_rate", config.sentry.sample_rate),
+        ("sentry.traces_sample_rate", config.sentry.traces_sample_rate),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return fail(key, format!("must be between 0 and 1, got {value}"));
+        }
+    }
+    if config.listener.max_headers == 0 {
+        return fail("listener.max_headers", "must be at least 1".into());
+    }
+    if config.listener.max_header_bytes.0 < 1024 {
+        return fail("listener.max_header_bytes", "must be at least 1KiB".into());
+    }
+    if config.listener.address == config.admin.address {
+        return fail(
+            "admin.address",
+            format!("{} is also the listener address", config.admin.address),
+        );
+    }
+    if config.correlation.accept.is_empty() {
+        return fail(
+            "correlation.accept",
+            "needs at least one header (usually the correlation header itself)".into(),
+        );
+    }
+    if config.admin.token.as_ref().is_some_and(|t| t.expose().is_empty()) {
+        return fail("admin.token", "is empty; remove the key to disable it".into());
+    }
+    validate_routes(config)?;
+    validate_otlp(config)?;
+    validate_files(config)
+}
+
+fn validate_routes(config: &Config) -> Result<(), ValidationError> {
+    for (i, route) in config.metrics.routes.iter().enumerate() {
+        let key = |field: &str| format!("metrics.routes[{i}]{field}");
+        match (&route.path, &route.prefix) {
+            (Some(p), None) | (None, Some(p)) if p.starts_with('/') => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err((key(""), "path and prefix must start with '/'".into()))
+            }
+            _ => return Err((key(""), "needs exactly one of `path` or `prefix`".into())),
+        }
+        if route.name.is_empty() {
+            return Err((key(".name"), "must not be empty".into()));
+        }
+    }
+    Ok(())
+}
+
+fn validate_otlp(config: &Config) -> Result<(), ValidationError> {
+    if !config.tracing.enabled {
+        return Ok(());
+    }
+    let endpoint = &config.tracing.otlp.endpoint;
+    match endpoint.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(())
+        }
+        _ => Err((
+            "tracing.otlp.endpoint".into(),
+            format!("{endpoint:?} is not an http(s) URL"),
+        )),
+    }
+}
+
+fn validate_files(config: &Config) -> Result<(), ValidationError> {
+    if let Some(tls) = &config.listener.tls {
+        if let Err(e) = crate::tls::load_certified_key(&tls.cert, &tls.key) {
+            return Err(("listener.tls".into(), e.to_string()));
+        }
+    }
+    if let Some(ca) = &config.upstream.ca_file {
+        if let Err(e) = crate::tls::load_ca_certs(ca) {
+            return Err(("upstream.ca_file".into(), e.to_string()));
+        }
+    }
+    if let Some(file) = &config.logging.file {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            return Err((
+                "logging.file".into(),
+                format!("directory of {} does not exist", file.display()),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The correlation ID: accepted from the client when valid, generated otherwise.
+//!
+//! Valid means 1–128 visible ASCII characters (no spaces or control bytes), so
+//! the value is safe to put in headers, logs and label-free fields as is.
+//! Invalid values are discarded and only their header name and length logged:
+//! a hostile value never reaches a log line raw.
+
+use std::fmt;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+const MAX_LEN: usize = 128;
+
+/// A validated correlation ID. Cheap to clone (shares the header's bytes).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CorrelationId(HeaderValue);
+
+/// Where the ID came from, for the debug log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorrelationSource {
+    Accepted,
+    Generated,
+}
+
+impl CorrelationId {
+    /// The first valid value among the `accept` headers, else a new UUID v4.
+    /// Invalid candidates are logged by header name and length only.
+    pub fn from_headers(headers: &HeaderMap, accept: &[HeaderName]) -> (Self, CorrelationSource) {
+        for name in accept {
+            for value in headers.get_all(name) {
+                if is_valid(value.as_bytes()) {
+                    return (Self(value.clone()), CorrelationSource::Accepted);
+                }
+                tracing::debug!(
+                    header = name.as_str(),
+                    length = value.len(),
+                    "discarded invalid correlation id"
+                );
+            }
+        }
+        (Self::generate(), CorrelationSource::Generated)
+    }
+
+    pub fn generate() -> Self {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        Self(HeaderValue::from_str(text).expect("a hyphenated UUID is a valid header value"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Validation admitted only visible ASCII, which is valid UTF-8.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CorrelationId({})", self.as_str())
+    }
+}
+
+/// 1–128 bytes, each a visible ASCII character (0x21–0x7E).
+pub fn is_valid(value: &[u8]) -> bool {
+    (1..=MAX_LEN).contains(&value.len()) && value.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept() -> Vec<HeaderName> {
+        vec![HeaderName::from_static("x-correlation-id"), HeaderName::from_static("x-request-id")]
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn first_valid_accept_header_wins() {
+        let h = headers(&[("x-request-id", b"req-2"), ("x-correlation-id", b"corr-1")]);
+        let (id, source) = CorrelationId::from_headers(&h, &accept());
+        assert_eq!((id.as_str(), source), ("corr-1", CorrelationSource::Accepted));
+    }
+
+    #[test]
+    fn invalid_values_fall_through() {
+        let long = vec![b'a'; 129];
+        for bad in [&b"has space"[..], b"", &long, b"tab\there", "caf\u{e9}".as_bytes()] {
+            let h = headers(&[("x-correlation-id", bad), ("x-request-id", b"ok-1")]);
+            let (id, _) = CorrelationId::from_headers(&h, &accept());
+            assert_eq!(id.as_str(), "ok-1");
+        }
+    }
+
+    #[test]
+    fn generated_when_absent() {
+        let (id, source) = CorrelationId::from_headers(&HeaderMap::new(), &accept());
+        assert_eq!(source, CorrelationSource::Generated);
+        assert!(uuid::Uuid::parse_str(id.as_str()).is_ok());
+        assert_ne!(id, CorrelationId::generate());
+    }
+
+    #[test]
+    fn boundaries() {
+        assert!(is_valid(&[b'x'; 128]));
+        assert!(is_valid(b"!~"));
+        assert!(!is_valid(b"a\x7f"));
+    }
+}

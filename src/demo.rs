@@ -1,0 +1,157 @@
+//! `otel-sidecar demo`: the mock Ollama, the proxy in front of it, a few
+//! generate/chat requests (streamed and not), and what they produced.
+//! Needs no network and no other program.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::Config;
+use crate::mock_ollama::{MockOllama, MockOptions};
+use crate::Sidecar;
+
+const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+type DemoClient = Client<HttpConnector, Full<Bytes>>;
+
+pub async fn run() -> anyhow::Result<()> {
+    let logs = CapturedLogs::default();
+    let _ = tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::INFO)
+            .finish(),
+    );
+
+    let mock = MockOllama::start(LOOPBACK, MockOptions { token_delay: Duration::from_millis(25) }).await?;
+    let mut config = Config::default();
+    config.upstream.url = mock.url().parse().map_err(anyhow::Error::msg)?;
+    config.listener.address = LOOPBACK;
+    config.admin.address = LOOPBACK;
+    config.tracing.enabled = false;
+    let sidecar = Sidecar::start(config).await?;
+    let proxy = format!("http://{}", sidecar.proxy_addr());
+
+    println!("otel-sidecar demo\n=================");
+    println!("mock Ollama upstream   {}", mock.url());
+    println!("otel-sidecar listener  {proxy}   (clients talk to this)");
+    println!("admin listener         http://{}   (/healthz /readyz)\n", sidecar.admin_addr());
+
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: DemoClient = Client::builder(TokioExecutor::new()).build(connector);
+    let requests: [(&str, &str, &str, Option<&str>); 5] = [
+        ("GET", "/api/tags", "", None),
+        ("POST", "/api/generate", r#"{"model":"llama3.2:1b","prompt":"Why is the sky blue?","stream":false}"#, None),
+        ("POST", "/api/generate", r#"{"model":"llama3.2:1b","prompt":"Why is the sky blue?","options":{"num_predict":8}}"#, Some("demo-request-42")),
+        ("POST", "/api/chat", r#"{"model":"llama3.2:1b","messages":[{"role":"user","content":"Say hi"}],"options":{"num_predict":6}}"#, None),
+        ("POST", "/v1/chat/completions", r#"{"model":"llama3.2:1b","messages":[{"role":"user","content":"Say hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":5}"#, None),
+    ];
+    for (method, path, body, correlation) in requests {
+        send(&client, &proxy, method, path, body, correlation).await?;
+    }
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    println!("\n--- access log lines (JSON, one per exchange; ship them to Loki) ---");
+    for line in logs.lines().iter().filter(|l| l.contains("request completed")) {
+        println!("{line}");
+    }
+
+    sidecar.stop().await;
+    mock.stop();
+    println!(
+        "\nNext: point it at a real backend.\n  \
+         1. edit sidecar.toml: [upstream] url = \"http://127.0.0.1:11434\" (your Ollama or any HTTP API)\n  \
+         2. otel-sidecar --config sidecar.toml\n  \
+         3. send your clients to the listener address instead of the backend (default :8080)\n  \
+         4. otel-sidecar check --config sidecar.toml   prints the effective settings"
+    );
+    Ok(())
+}
+
+async fn send(
+    client: &DemoClient,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    correlation: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut builder = Request::builder()
+        .method(Method::from_bytes(method.as_bytes())?)
+        .uri(format!("{base}{path}"))
+        .header("content-type", "application/json");
+    if let Some(id) = correlation {
+        builder = builder.header("x-correlation-id", id);
+    }
+    let start = Instant::now();
+    let response = client.request(builder.body(Full::new(Bytes::from(body.to_owned())))?).await?;
+    let id = response
+        .headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    println!("\n{method} {path}  ->  {}  x-correlation-id: {id}", response.status());
+    let mut body = response.into_body();
+    let mut first_chunk = None;
+    let mut chunks = 0;
+    let mut preview = String::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            first_chunk.get_or_insert_with(|| start.elapsed());
+            chunks += 1;
+            if preview.len() < 160 {
+                preview.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    }
+    let preview: String = preview.replace('\n', " ").chars().take(160).collect();
+    println!(
+        "   {chunks} chunk(s), first after {:.1} ms, done after {:.1} ms",
+        first_chunk.unwrap_or_default().as_secs_f64() * 1e3,
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    println!("   {preview}…");
+    Ok(())
+}
+
+/// Log lines kept in memory so the demo can print them after the requests.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
+    }
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}

@@ -1,0 +1,72 @@
+//! One exchange: what is known when the request arrives ([`Exchange`]) and the
+//! single record written when the response body ends ([`Completion`]).
+//!
+//! Every sink (metrics, spans, access log, Sentry) reads the same `Completion`,
+//! so they cannot disagree about status, duration or size.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http::{Method, Version};
+
+use crate::context::{CorrelationId, Handler};
+use crate::proxy::ProxyErrorKind;
+
+/// Request-side context, built once in the listener's service and carried by
+/// value into the response body. Later layers read it, never re-derive it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub correlation_id: CorrelationId,
+    pub method: Method,
+    pub handler: Handler,
+    /// Path and query as received, for logs (redacted before writing).
+    pub target: http::uri::PathAndQuery,
+    pub version: Version,
+    pub client_addr: SocketAddr,
+    pub start: Instant,
+}
+
+/// How an exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The whole response body reached the client.
+    Complete,
+    /// The client went away before the response ended (recorded as 499).
+    ClientAbort,
+    /// The proxy answered itself (502, 504, 413, 431, ...).
+    ProxyError(ProxyErrorKind),
+    /// The upstream failed after headers were sent; the stream was cut.
+    ResponseBodyError(ProxyErrorKind),
+}
+
+/// Status recorded for a client that left before the response ended (nginx's convention).
+pub const STATUS_CLIENT_CLOSED: u16 = 499;
+
+/// Everything recorded about one finished exchange.
+#[derive(Debug)]
+pub struct Completion {
+    pub exchange: Exchange,
+    pub outcome: Outcome,
+    /// The status sent to the client, or 499 when it left early.
+    pub status: u16,
+    /// Status the upstream answered with, if it answered.
+    pub upstream_status: Option<u16>,
+    /// From request start to response headers.
+    pub first_byte: Option<Duration>,
+    /// From sending upstream to the upstream's response headers.
+    pub upstream_headers: Option<Duration>,
+    /// From request start to the end of the response body.
+    pub duration: Duration,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Completion {
+    /// The kind of failure, if the exchange failed in the proxy or upstream.
+    pub fn error_kind(&self) -> Option<ProxyErrorKind> {
+        match self.outcome {
+            Outcome::ProxyError(kind) | Outcome::ResponseBodyError(kind) => Some(kind),
+            Outcome::Complete | Outcome::ClientAbort => None,
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Thin entry point: parse the command line, load the configuration before
+//! binding anything, run, and map failures to exit codes
+//! (0 ok, 1 runtime failure, 2 invalid configuration or arguments).
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use otel_sidecar::cli::{Cli, Command, ConfigArg};
+use otel_sidecar::config::{self, Config};
+use otel_sidecar::{demo, telemetry, Sidecar};
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run(&cli.config),
+        Some(Command::Run(arg)) => run(&merge(&cli.config, &arg)),
+        Some(Command::Check(arg)) => check(&merge(&cli.config, &arg)),
+        Some(Command::Demo) => match runtime(0).and_then(|rt| rt.block_on(demo::run())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(EXIT_RUNTIME, &format!("demo failed: {e:#}")),
+        },
+    }
+}
+
+/// `--config` may be given before or after the subcommand.
+fn merge(top: &ConfigArg, sub: &ConfigArg) -> ConfigArg {
+    ConfigArg { config: sub.config.clone().or_else(|| top.config.clone()) }
+}
+
+fn load(arg: &ConfigArg) -> Result<Config, ExitCode> {
+    let path = arg.resolve(|name| std::env::var(name).ok());
+    config::load_file(&path).map_err(|e| fail(EXIT_CONFIG, &format!("invalid configuration: {e}")))
+}
+
+fn check(arg: &ConfigArg) -> ExitCode {
+    let config = match load(arg) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match toml::to_string_pretty(&config) {
+        Ok(text) => {
+            println!("# configuration is valid; effective settings (secrets masked):\n{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_RUNTIME, &format!("cannot print configuration: {e}")),
+    }
+}
+
+fn run(arg: &ConfigArg) -> ExitCode {
+    let config = match load(arg) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let _logs = match telemetry::init_logging(&config.logging) {
+        Ok(guards) => guards,
+        Err(e) => return fail(EXIT_RUNTIME, &format!("cannot set up logging: {e}")),
+    };
+    let result = runtime(config.runtime.worker_threads).and_then(|rt| rt.block_on(serve(config)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "otel-sidecar failed");
+            fail(EXIT_RUNTIME, &format!("{e:#}"))
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let sidecar = Sidecar::start(config).await?;
+    shutdown_signal().await?;
+    tracing::info!("shutdown signal received; draining");
+    sidecar.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        result = tokio::signal::ctrl_c() => result?,
+    }
+    Ok(())
+}
+
+fn runtime(worker_threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if worker_threads > 0 {
+        builder.worker_threads(worker_threads);
+    }
+    Ok(builder.enable_all().build()?)
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("otel-sidecar: {message}");
+    ExitCode::from(code)
+}

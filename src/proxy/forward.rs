@@ -1,0 +1,101 @@
+//! The innermost step: turn the client's request into the upstream's, send
+//! it, and turn the upstream's response head into the client's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+
+use super::headers::{append_forwarded, remove_hop_by_hop};
+use crate::body::{RequestBody, RequestStats};
+use crate::config::UpstreamUrl;
+use crate::context::CorrelationId;
+
+/// Where requests go, with the parts every request needs precomputed.
+#[derive(Debug, Clone)]
+pub struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    host_header: HeaderValue,
+    base_path: String,
+}
+
+impl Target {
+    pub fn new(url: &UpstreamUrl) -> Self {
+        Self {
+            scheme: url.scheme.clone(),
+            authority: url.authority.clone(),
+            host_header: HeaderValue::from_str(url.authority.as_str())
+                .expect("a parsed URI authority is a valid header value"),
+            base_path: url.base_path.clone(),
+        }
+    }
+
+    /// The upstream URI for a client request target; path and query byte-exact.
+    fn uri(&self, target: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        let path = match (target, self.base_path.is_empty()) {
+            (Some(pq), true) => pq.clone(),
+            (None, true) => PathAndQuery::from_static("/"),
+            (pq, false) => {
+                let rest = pq.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{}{rest}", self.base_path))?
+            }
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()
+    }
+}
+
+/// What the connection knows about the client side.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSide {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+/// Rewrites the client's request for the upstream.
+pub fn upstream_request(
+    req: Request<Incoming>,
+    target: &Target,
+    client: ClientSide,
+    correlation: (&HeaderName, &CorrelationId),
+    upgrade: bool,
+    body_limit: Option<u64>,
+    stats: Arc<RequestStats>,
+) -> Result<Request<RequestBody>, http::Error> {
+    let (mut parts, body) = req.into_parts();
+    let original_host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+
+    parts.uri = target.uri(parts.uri.path_and_query())?;
+    parts.version = Version::HTTP_11;
+    let headers = &mut parts.headers;
+    remove_hop_by_hop(headers, upgrade);
+    let proto = if client.tls { "https" } else { "http" };
+    append_forwarded(headers, client.addr.ip(), proto, original_host);
+    headers.insert(header::HOST, target.host_header.clone());
+    headers.insert(correlation.0.clone(), correlation.1.header_value().clone());
+
+    Ok(Request::from_parts(parts, RequestBody::new(body, body_limit, stats)))
+}
+
+/// Prepares the upstream's response head for the client.
+pub fn client_response_head<B>(
+    response: &mut Response<B>,
+    correlation: (&HeaderName, &CorrelationId),
+    upgrade: bool,
+) {
+    remove_hop_by_hop(response.headers_mut(), upgrade);
+    response
+        .headers_mut()
+        .insert(correlation.0.clone(), correlation.1.header_value().clone());
+}

@@ -1,0 +1,110 @@
+//! The in-process entry point: start the proxy and admin listeners from a
+//! [`Config`], stop them gracefully. `main` and the integration tests use it alike.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, Admin};
+use crate::config::Config;
+use crate::proxy::Proxy;
+use crate::readiness::Readiness;
+use crate::redact::Redactor;
+use crate::server::{self, ConnectionSettings};
+use crate::sinks::{AccessLog, Sinks};
+use crate::tls::{self, TlsError};
+use crate::upstream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Bind(#[from] io::Error),
+}
+
+/// A running sidecar.
+pub struct Sidecar {
+    proxy_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    readiness: Arc<Readiness>,
+    stop_accepting: watch::Sender<bool>,
+    done: JoinHandle<()>,
+}
+
+impl Sidecar {
+    /// Binds both listeners (port 0 picks a free port) and starts serving.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let client = upstream::client(&config.upstream)?;
+        let redactor = Arc::new(Redactor::new(&config.sentry));
+        let mut sinks = Sinks::new();
+        if config.logging.access_log {
+            sinks = sinks.with(AccessLog::new(redactor.clone()));
+        }
+        let proxy = Arc::new(Proxy::new(&config, client, sinks));
+        let tls = match &config.listener.tls {
+            Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+            None => None,
+        };
+        let settings = Arc::new(ConnectionSettings::new(&config.listener, tls));
+
+        let listener = server::bind(config.listener.address, "listener").await?;
+        let admin_listener = server::bind(config.admin.address, "admin").await?;
+        let proxy_addr = listener.local_addr()?;
+        let admin_addr = admin_listener.local_addr()?;
+
+        let readiness = Arc::new(Readiness::new());
+        let (stop_accepting, accepting) = watch::channel(false);
+        let (stop_admin, admin_stopping) = watch::channel(false);
+
+        let probe = readiness.clone();
+        let url = config.upstream.url.clone();
+        let (interval, connect_timeout) = (config.upstream.probe_interval, config.upstream.connect_timeout);
+        let probe_stop = admin_stopping.clone();
+        tokio::spawn(async move {
+            probe
+                .probe_loop(url.host().to_owned(), url.port(), interval, connect_timeout, probe_stop)
+                .await
+        });
+        let admin = Arc::new(Admin { readiness: readiness.clone(), token: config.admin.token.clone() });
+        let admin_task = tokio::spawn(admin::serve(admin_listener, admin, admin_stopping));
+
+        let drain_timeout = config.listener.drain_timeout;
+        let done = tokio::spawn(async move {
+            server::serve(listener, settings, proxy, accepting, drain_timeout).await;
+            // The admin port stays up while draining so /readyz can say so.
+            let _ = stop_admin.send(true);
+            let _ = admin_task.await;
+        });
+        tracing::info!(listener = %proxy_addr, admin = %admin_addr, upstream = %config.upstream.url, "otel-sidecar started");
+        Ok(Self { proxy_addr, admin_addr, readiness, stop_accepting, done })
+    }
+
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.proxy_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Stops accepting; in-flight exchanges continue up to the drain timeout.
+    pub fn shutdown(&self) {
+        self.readiness.set_draining();
+        let _ = self.stop_accepting.send(true);
+    }
+
+    /// Waits until the drain is over and every listener is closed.
+    pub async fn wait(self) {
+        let _ = self.done.await;
+    }
+
+    /// [`shutdown`](Self::shutdown) then [`wait`](Self::wait).
+    pub async fn stop(self) {
+        self.shutdown();
+        self.wait().await;
+    }
+}

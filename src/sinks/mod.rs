@@ -1,0 +1,36 @@
+//! Consumers of a [`Completion`]. Each turns the same record into its signal;
+//! none may block: anything slow happens behind a bounded queue.
+
+mod access_log;
+
+pub use access_log::AccessLog;
+
+use crate::exchange::Completion;
+
+/// One consumer of finished exchanges.
+pub trait Sink: Send + Sync {
+    fn record(&self, completion: &Completion);
+}
+
+/// The configured sinks, called in order for every exchange.
+#[derive(Default)]
+pub struct Sinks {
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Sinks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, sink: impl Sink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    pub fn record(&self, completion: &Completion) {
+        for sink in &self.sinks {
+            sink.record(completion);
+        }
+    }
+}
