@@ -25,12 +25,18 @@ pub struct Admin {
 impl Admin {
     fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return json(StatusCode::METHOD_NOT_ALLOWED, r#"{"error":"method not allowed"}"#.into());
+            return json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                r#"{"error":"method not allowed"}"#.into(),
+            );
         }
         let path = req.uri().path();
         // Liveness stays open so an orchestrator can always probe it.
         if path != "/healthz" && !self.authorized(req) {
-            let mut response = json(StatusCode::UNAUTHORIZED, r#"{"error":"unauthorized"}"#.into());
+            let mut response = json(
+                StatusCode::UNAUTHORIZED,
+                r#"{"error":"unauthorized"}"#.into(),
+            );
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -72,9 +78,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -100,7 +107,9 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch
                 let response = admin.respond(&req);
                 async move { Ok::<_, Infallible>(response) }
             });
-            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

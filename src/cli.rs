@@ -53,7 +53,9 @@ mod tests {
 
     #[test]
     fn config_path_precedence() {
-        let flag = ConfigArg { config: Some("a.toml".into()) };
+        let flag = ConfigArg {
+            config: Some("a.toml".into()),
+        };
         let none = ConfigArg { config: None };
         let env = |v: &str| (v == CONFIG_ENV).then(|| "b.toml".to_owned());
         assert_eq!(flag.resolve(env), PathBuf::from("a.toml"));

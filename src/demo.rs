@@ -33,7 +33,13 @@ pub async fn run() -> anyhow::Result<()> {
             .finish(),
     );
 
-    let mock = MockOllama::start(LOOPBACK, MockOptions { token_delay: Duration::from_millis(25) }).await?;
+    let mock = MockOllama::start(
+        LOOPBACK,
+        MockOptions {
+            token_delay: Duration::from_millis(25),
+        },
+    )
+    .await?;
     let mut config = Config::default();
     config.upstream.url = mock.url().parse().map_err(anyhow::Error::msg)?;
     config.listener.address = LOOPBACK;
@@ -45,17 +51,40 @@ pub async fn run() -> anyhow::Result<()> {
     println!("otel-sidecar demo\n=================");
     println!("mock Ollama upstream   {}", mock.url());
     println!("otel-sidecar listener  {proxy}   (clients talk to this)");
-    println!("admin listener         http://{}   (/healthz /readyz)\n", sidecar.admin_addr());
+    println!(
+        "admin listener         http://{}   (/healthz /readyz)\n",
+        sidecar.admin_addr()
+    );
 
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: DemoClient = Client::builder(TokioExecutor::new()).build(connector);
     let requests: [(&str, &str, &str, Option<&str>); 5] = [
         ("GET", "/api/tags", "", None),
-        ("POST", "/api/generate", r#"{"model":"llama3.2:1b","prompt":"Why is the sky blue?","stream":false}"#, None),
-        ("POST", "/api/generate", r#"{"model":"llama3.2:1b","prompt":"Why is the sky blue?","options":{"num_predict":8}}"#, Some("demo-request-42")),
-        ("POST", "/api/chat", r#"{"model":"llama3.2:1b","messages":[{"role":"user","content":"Say hi"}],"options":{"num_predict":6}}"#, None),
-        ("POST", "/v1/chat/completions", r#"{"model":"llama3.2:1b","messages":[{"role":"user","content":"Say hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":5}"#, None),
+        (
+            "POST",
+            "/api/generate",
+            r#"{"model":"llama3.2:1b","prompt":"Why is the sky blue?","stream":false}"#,
+            None,
+        ),
+        (
+            "POST",
+            "/api/generate",
+            r#"{"model":"llama3.2:1b","prompt":"Why is the sky blue?","options":{"num_predict":8}}"#,
+            Some("demo-request-42"),
+        ),
+        (
+            "POST",
+            "/api/chat",
+            r#"{"model":"llama3.2:1b","messages":[{"role":"user","content":"Say hi"}],"options":{"num_predict":6}}"#,
+            None,
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            r#"{"model":"llama3.2:1b","messages":[{"role":"user","content":"Say hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":5}"#,
+            None,
+        ),
     ];
     for (method, path, body, correlation) in requests {
         send(&client, &proxy, method, path, body, correlation).await?;
@@ -63,7 +92,11 @@ pub async fn run() -> anyhow::Result<()> {
 
     tokio::time::sleep(Duration::from_millis(100)).await;
     println!("\n--- access log lines (JSON, one per exchange; ship them to Loki) ---");
-    for line in logs.lines().iter().filter(|l| l.contains("request completed")) {
+    for line in logs
+        .lines()
+        .iter()
+        .filter(|l| l.contains("request completed"))
+    {
         println!("{line}");
     }
 
@@ -95,14 +128,19 @@ async fn send(
         builder = builder.header("x-correlation-id", id);
     }
     let start = Instant::now();
-    let response = client.request(builder.body(Full::new(Bytes::from(body.to_owned())))?).await?;
+    let response = client
+        .request(builder.body(Full::new(Bytes::from(body.to_owned())))?)
+        .await?;
     let id = response
         .headers()
         .get("x-correlation-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    println!("\n{method} {path}  ->  {}  x-correlation-id: {id}", response.status());
+    println!(
+        "\n{method} {path}  ->  {}  x-correlation-id: {id}",
+        response.status()
+    );
     let mut body = response.into_body();
     let mut first_chunk = None;
     let mut chunks = 0;
@@ -133,13 +171,19 @@ struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 impl CapturedLogs {
     fn lines(&self) -> Vec<String> {
         let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
 impl Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
 

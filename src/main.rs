@@ -29,7 +29,9 @@ fn main() -> ExitCode {
 
 /// `--config` may be given before or after the subcommand.
 fn merge(top: &ConfigArg, sub: &ConfigArg) -> ConfigArg {
-    ConfigArg { config: sub.config.clone().or_else(|| top.config.clone()) }
+    ConfigArg {
+        config: sub.config.clone().or_else(|| top.config.clone()),
+    }
 }
 
 fn load(arg: &ConfigArg) -> Result<Config, ExitCode> {

@@ -52,11 +52,15 @@ impl Readiness {
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
-            let result = tokio::time::timeout(connect_timeout, TcpStream::connect((host.as_str(), port))).await;
+            let result =
+                tokio::time::timeout(connect_timeout, TcpStream::connect((host.as_str(), port)))
+                    .await;
             self.set(match result {
                 Ok(Ok(_)) => None,
                 Ok(Err(e)) => Some(format!("upstream {host}:{port} unreachable: {e}")),
-                Err(_) => Some(format!("upstream {host}:{port} did not accept within {connect_timeout:?}")),
+                Err(_) => Some(format!(
+                    "upstream {host}:{port} did not accept within {connect_timeout:?}"
+                )),
             });
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

@@ -22,7 +22,10 @@ pub struct Redactor {
 impl Redactor {
     pub fn new(config: &SentryConfig) -> Self {
         let lower = |v: &[String]| v.iter().map(|s| s.to_ascii_lowercase()).collect();
-        Self { headers: lower(&config.redact_headers), keys: lower(&config.redact_keys) }
+        Self {
+            headers: lower(&config.redact_headers),
+            keys: lower(&config.redact_keys),
+        }
     }
 
     /// True when a header's value must never leave the process.
@@ -103,8 +106,14 @@ mod tests {
     #[test]
     fn query_values_of_secret_keys_are_replaced() {
         let r = redactor();
-        assert_eq!(r.target("/a?x=1&api_key=s3cr3t&Token=t"), "/a?x=1&api_key=[REDACTED]&Token=[REDACTED]");
-        assert_eq!(r.target("/a?access_token=abc"), "/a?access_token=[REDACTED]");
+        assert_eq!(
+            r.target("/a?x=1&api_key=s3cr3t&Token=t"),
+            "/a?x=1&api_key=[REDACTED]&Token=[REDACTED]"
+        );
+        assert_eq!(
+            r.target("/a?access_token=abc"),
+            "/a?access_token=[REDACTED]"
+        );
         assert_eq!(r.target("/a?api%5Fkey=abc"), "/a?api%5Fkey=[REDACTED]");
         assert_eq!(r.target("/a?password"), "/a?password");
         assert!(matches!(r.target("/a?model=llama"), Cow::Borrowed(_)));

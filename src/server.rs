@@ -78,19 +78,25 @@ pub async fn serve(
             let service = ProxyService::new(proxy, ClientSide { addr, tls });
             let result = match &settings.tls {
                 None => {
-                    let conn = settings.builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn = settings
+                        .builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(conn).await
                 }
-                Some(acceptor) => match tls_handshake(acceptor, stream, settings.handshake_timeout).await {
-                    Ok(tls_stream) => {
-                        let conn = settings.builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                        watcher.watch(conn).await
+                Some(acceptor) => {
+                    match tls_handshake(acceptor, stream, settings.handshake_timeout).await {
+                        Ok(tls_stream) => {
+                            let conn = settings
+                                .builder
+                                .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                            watcher.watch(conn).await
+                        }
+                        Err(e) => {
+                            tracing::debug!(client = %addr, error = %e, "TLS handshake failed");
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        tracing::debug!(client = %addr, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(client = %addr, error = %e, "connection ended with an error");
@@ -99,8 +105,14 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!(connections = graceful.count(), "draining");
-    if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?drain_timeout, "drain timeout reached; closing remaining connections");
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain_timeout,
+            "drain timeout reached; closing remaining connections"
+        );
     }
 }
 

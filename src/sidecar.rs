@@ -62,14 +62,26 @@ impl Sidecar {
 
         let probe = readiness.clone();
         let url = config.upstream.url.clone();
-        let (interval, connect_timeout) = (config.upstream.probe_interval, config.upstream.connect_timeout);
+        let (interval, connect_timeout) = (
+            config.upstream.probe_interval,
+            config.upstream.connect_timeout,
+        );
         let probe_stop = admin_stopping.clone();
         tokio::spawn(async move {
             probe
-                .probe_loop(url.host().to_owned(), url.port(), interval, connect_timeout, probe_stop)
+                .probe_loop(
+                    url.host().to_owned(),
+                    url.port(),
+                    interval,
+                    connect_timeout,
+                    probe_stop,
+                )
                 .await
         });
-        let admin = Arc::new(Admin { readiness: readiness.clone(), token: config.admin.token.clone() });
+        let admin = Arc::new(Admin {
+            readiness: readiness.clone(),
+            token: config.admin.token.clone(),
+        });
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, admin_stopping));
 
         let drain_timeout = config.listener.drain_timeout;
@@ -80,7 +92,13 @@ impl Sidecar {
             let _ = admin_task.await;
         });
         tracing::info!(listener = %proxy_addr, admin = %admin_addr, upstream = %config.upstream.url, "otel-sidecar started");
-        Ok(Self { proxy_addr, admin_addr, readiness, stop_accepting, done })
+        Ok(Self {
+            proxy_addr,
+            admin_addr,
+            readiness,
+            stop_accepting,
+            done,
+        })
     }
 
     pub fn proxy_addr(&self) -> SocketAddr {

@@ -56,7 +56,10 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
     };
     let file_layer = match &config.file {
         Some(path) => {
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
             Some(json_layer(writer(Box::new(file))))
         }
         None => None,
@@ -65,7 +68,10 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
         .with(stdout_layer.and_then(file_layer).with_filter(filter()))
         .try_init()
         .map_err(io::Error::other)?;
-    Ok(LogGuards { _guards: guards, counters })
+    Ok(LogGuards {
+        _guards: guards,
+        counters,
+    })
 }
 
 fn json_layer(writer: NonBlocking) -> impl Layer<Registry> {

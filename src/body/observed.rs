@@ -57,7 +57,9 @@ impl Recorder {
     }
 
     pub fn exchange(&self) -> &Exchange {
-        self.exchange.as_ref().expect("a recorder's exchange is only taken when it finishes")
+        self.exchange
+            .as_ref()
+            .expect("a recorder's exchange is only taken when it finishes")
     }
 
     pub fn set_request_stats(&mut self, stats: Arc<RequestStats>) {
@@ -89,7 +91,11 @@ impl Recorder {
             (Some(kind), Outcome::Complete) => Outcome::ProxyError(kind),
             (_, outcome) => outcome,
         };
-        let status = if outcome == Outcome::ClientAbort { STATUS_CLIENT_CLOSED } else { self.status };
+        let status = if outcome == Outcome::ClientAbort {
+            STATUS_CLIENT_CLOSED
+        } else {
+            self.status
+        };
         let completion = Completion {
             duration: exchange.start.elapsed(),
             exchange,
@@ -120,7 +126,11 @@ pub struct ObservedBody<B: Body> {
 
 impl<B: Body> ObservedBody<B> {
     pub fn new(inner: B, recorder: Recorder) -> Self {
-        Self { inner, recorder: Some(recorder), bytes_out: 0 }
+        Self {
+            inner,
+            recorder: Some(recorder),
+            bytes_out: 0,
+        }
     }
 
     fn finish(&mut self, outcome: Outcome) {
@@ -173,7 +183,11 @@ impl<B: Body> Drop for ObservedBody<B> {
     fn drop(&mut self) {
         // hyper drops a body that reports its end without polling it again:
         // that is a complete exchange; any other early drop is the client leaving.
-        let outcome = if self.inner.is_end_stream() { Outcome::Complete } else { Outcome::ClientAbort };
+        let outcome = if self.inner.is_end_stream() {
+            Outcome::Complete
+        } else {
+            Outcome::ClientAbort
+        };
         self.finish(outcome);
     }
 }

@@ -46,7 +46,11 @@ pub struct RequestBody<B = Incoming> {
 
 impl<B> RequestBody<B> {
     pub fn new(inner: B, limit: Option<u64>, stats: Arc<RequestStats>) -> Self {
-        Self { inner, limit, stats }
+        Self {
+            inner,
+            limit,
+            stats,
+        }
     }
 }
 
@@ -67,7 +71,10 @@ where
         };
         let frame = frame.map_err(RequestBodyError::Client)?;
         if let Some(data) = frame.data_ref() {
-            let total = self.stats.bytes.fetch_add(data.len() as u64, Ordering::Relaxed)
+            let total = self
+                .stats
+                .bytes
+                .fetch_add(data.len() as u64, Ordering::Relaxed)
                 + data.len() as u64;
             if let Some(limit) = self.limit.filter(|limit| total > *limit) {
                 self.stats.too_large.store(true, Ordering::Relaxed);

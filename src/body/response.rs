@@ -79,7 +79,9 @@ impl Body for ResponseBody {
                 }))),
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => {
-                    let expired = idle.as_mut().is_some_and(|idle| idle.sleep.as_mut().poll(cx).is_ready());
+                    let expired = idle
+                        .as_mut()
+                        .is_some_and(|idle| idle.sleep.as_mut().poll(cx).is_ready());
                     if expired {
                         Poll::Ready(Some(Err(ResponseBodyError {
                             kind: ProxyErrorKind::IdleTimeout,

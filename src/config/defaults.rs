@@ -19,7 +19,8 @@ pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_POOL_MAX_IDLE: usize = 1024;
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
-pub const DEFAULT_ADMIN_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090);
+pub const DEFAULT_ADMIN_ADDRESS: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090);
 
 pub const DEFAULT_SERVICE_NAME: &str = "otel-sidecar";
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -48,6 +49,11 @@ pub const DEFAULT_MAX_MODELS: usize = 100;
 
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
-pub const DEFAULT_REDACT_HEADERS: &[&str] =
-    &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
+pub const DEFAULT_REDACT_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
 pub const DEFAULT_REDACT_KEYS: &[&str] = &["password", "token", "secret", "api_key"];

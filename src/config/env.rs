@@ -46,14 +46,18 @@ pub fn apply_overrides(
         }
     }
     if let Some(sampler) = get("OTEL_TRACES_SAMPLER") {
-        config.tracing.sampler = parse_sampler(sampler.trim())
-            .ok_or(("OTEL_TRACES_SAMPLER", format!("unknown sampler {sampler:?}")))?;
+        config.tracing.sampler = parse_sampler(sampler.trim()).ok_or((
+            "OTEL_TRACES_SAMPLER",
+            format!("unknown sampler {sampler:?}"),
+        ))?;
     }
     if let Some(arg) = get("OTEL_TRACES_SAMPLER_ARG") {
-        config.tracing.ratio = arg
-            .trim()
-            .parse()
-            .map_err(|_| ("OTEL_TRACES_SAMPLER_ARG", format!("{arg:?} is not a number")))?;
+        config.tracing.ratio = arg.trim().parse().map_err(|_| {
+            (
+                "OTEL_TRACES_SAMPLER_ARG",
+                format!("{arg:?} is not a number"),
+            )
+        })?;
     }
     if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         config.tracing.enabled = false;
@@ -101,7 +105,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(hi), Some(lo)) => {
                 out.push((hi * 16 + lo) as u8);
                 i += 3;
@@ -123,7 +131,11 @@ mod tests {
     fn key_values() {
         assert_eq!(
             parse_key_values("a=1, b = x%20y ,bad,=v,c=%ZZ"),
-            vec![("a".into(), "1".into()), ("b".into(), "x y".into()), ("c".into(), "%ZZ".into())]
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y".into()),
+                ("c".into(), "%ZZ".into())
+            ]
         );
     }
 }

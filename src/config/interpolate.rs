@@ -61,7 +61,10 @@ fn expand(
     if !valid_name {
         return Err(InterpolationError::InvalidName(name.to_owned()));
     }
-    match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+    match (
+        lookup(name).filter(|v| !v.is_empty() || default.is_none()),
+        default,
+    ) {
         (Some(value), _) => Ok(value),
         (None, Some(default)) => Ok(default.to_owned()),
         (None, None) => Err(InterpolationError::Unset(name.to_owned())),
@@ -82,7 +85,10 @@ mod tests {
 
     #[test]
     fn expands() {
-        assert_eq!(interpolate("http://${HOST}:1", env).unwrap(), "http://ollama:1");
+        assert_eq!(
+            interpolate("http://${HOST}:1", env).unwrap(),
+            "http://ollama:1"
+        );
         assert_eq!(interpolate("${NOPE:-dflt}", env).unwrap(), "dflt");
         assert_eq!(interpolate("${EMPTY:-dflt}", env).unwrap(), "dflt");
         assert_eq!(interpolate("${EMPTY}", env).unwrap(), "");
@@ -94,9 +100,21 @@ mod tests {
 
     #[test]
     fn rejects() {
-        assert_eq!(interpolate("${NOPE}", env), Err(InterpolationError::Unset("NOPE".into())));
-        assert!(matches!(interpolate("${HOST", env), Err(InterpolationError::Unterminated(_))));
-        assert!(matches!(interpolate("${1X}", env), Err(InterpolationError::InvalidName(_))));
-        assert!(matches!(interpolate("${}", env), Err(InterpolationError::InvalidName(_))));
+        assert_eq!(
+            interpolate("${NOPE}", env),
+            Err(InterpolationError::Unset("NOPE".into()))
+        );
+        assert!(matches!(
+            interpolate("${HOST", env),
+            Err(InterpolationError::Unterminated(_))
+        ));
+        assert!(matches!(
+            interpolate("${1X}", env),
+            Err(InterpolationError::InvalidName(_))
+        ));
+        assert!(matches!(
+            interpolate("${}", env),
+            Err(InterpolationError::InvalidName(_))
+        ));
     }
 }

@@ -63,15 +63,20 @@ pub fn load_str(
     let error = |text: &str, span: Option<Range<usize>>, key: Option<String>, message: String| {
         let position = span.as_ref().map(|s| line_column(text, s.start));
         let key = key.or_else(|| span_key(text, span));
-        ConfigError { file: file.to_owned(), position, key, message }
+        ConfigError {
+            file: file.to_owned(),
+            position,
+            key,
+            message,
+        }
     };
-    let interpolated = interpolate_values(text, &lookup).map_err(|(span, key, message)| {
-        error(text, span, key, message)
-    })?;
+    let interpolated = interpolate_values(text, &lookup)
+        .map_err(|(span, key, message)| error(text, span, key, message))?;
     let mut config: Config = toml::from_str(&interpolated)
         .map_err(|e| error(&interpolated, e.span(), None, e.message().trim().to_owned()))?;
-    env::apply_overrides(&mut config, &lookup)
-        .map_err(|(var, message)| error(&interpolated, None, Some(format!("env {var}")), message))?;
+    env::apply_overrides(&mut config, &lookup).map_err(|(var, message)| {
+        error(&interpolated, None, Some(format!("env {var}")), message)
+    })?;
     validate::validate(&config).map_err(|(key, message)| {
         let span = key_span(&interpolated, &key);
         error(&interpolated, span, Some(key), message)
@@ -102,7 +107,10 @@ fn interpolate_values(
         match interpolate(value, lookup) {
             Ok(expanded) => *value = expanded,
             Err(e) => {
-                let span = locations.iter().find(|l| l.path == path).map(|l| l.value.clone());
+                let span = locations
+                    .iter()
+                    .find(|l| l.path == path)
+                    .map(|l| l.value.clone());
                 failure = Some((span, Some(path.to_owned()), e.to_string()));
             }
         }
@@ -209,9 +217,18 @@ fn collect_value_entries(value: &Value, path: &str, out: &mut Vec<Entry>) {
     }
 }
 
-fn push_entry(out: &mut Vec<Entry>, path: &str, key: Option<Range<usize>>, value: Option<Range<usize>>) {
+fn push_entry(
+    out: &mut Vec<Entry>,
+    path: &str,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+) {
     if let (Some(key), Some(value)) = (key.clone().or(value.clone()), value.or(key)) {
-        out.push(Entry { path: path.to_owned(), key, value });
+        out.push(Entry {
+            path: path.to_owned(),
+            key,
+            value,
+        });
     }
 }
 

@@ -261,7 +261,7 @@ pub struct GenAiConfig {
 }
 
 /// `[runtime]`: the Tokio runtime.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Worker threads; 0 (default) means the CPUs this process may run on.
@@ -386,8 +386,14 @@ impl Default for SentryConfig {
             dsn: SentryDsn::default(),
             report_status: vec![StatusRange::SERVER_ERRORS],
             sample_rate: 1.0,
-            redact_headers: DEFAULT_REDACT_HEADERS.iter().map(|s| (*s).to_owned()).collect(),
-            redact_keys: DEFAULT_REDACT_KEYS.iter().map(|s| (*s).to_owned()).collect(),
+            redact_headers: DEFAULT_REDACT_HEADERS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            redact_keys: DEFAULT_REDACT_KEYS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             traces_sample_rate: 0.0,
             user_header: None,
             environment: None,
@@ -399,11 +405,5 @@ impl Default for SentryConfig {
 impl Default for GenAiConfig {
     fn default() -> Self {
         Self { enabled: true }
-    }
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        Self { worker_threads: 0 }
     }
 }

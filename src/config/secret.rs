@@ -49,7 +49,12 @@ impl SentryDsn {
         let uri: http::Uri = raw.parse().map_err(|_| "invalid Sentry DSN".to_owned())?;
         let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
         let has_key = uri.authority().is_some_and(|a| a.as_str().contains('@'));
-        let has_project = uri.path().trim_matches('/').rsplit('/').next().is_some_and(|p| !p.is_empty());
+        let has_project = uri
+            .path()
+            .trim_matches('/')
+            .rsplit('/')
+            .next()
+            .is_some_and(|p| !p.is_empty());
         if scheme_ok && has_key && has_project {
             Ok(Self(Some(raw.to_owned())))
         } else {
@@ -69,7 +74,9 @@ impl SentryDsn {
         match &self.0 {
             None => String::new(),
             Some(dsn) => match (dsn.find("://"), dsn.find('@')) {
-                (Some(s), Some(at)) if s + 3 < at => format!("{}{MASK}{}", &dsn[..s + 3], &dsn[at..]),
+                (Some(s), Some(at)) if s + 3 < at => {
+                    format!("{}{MASK}{}", &dsn[..s + 3], &dsn[at..])
+                }
                 _ => MASK.to_owned(),
             },
         }

@@ -151,7 +151,9 @@ impl FromStr for StatusRange {
         let code = |part: &str| -> Result<u16, String> {
             match part.trim().parse::<u16>() {
                 Ok(c) if (100..=999).contains(&c) => Ok(c),
-                _ => Err(format!("invalid status code {part:?} in {s:?} (expected 100-999)")),
+                _ => Err(format!(
+                    "invalid status code {part:?} in {s:?} (expected 100-999)"
+                )),
             }
         };
         let (first, last) = match s.split_once('-') {
@@ -277,7 +279,13 @@ mod tests {
 
     #[test]
     fn upstream_url_rejects() {
-        for bad in ["ftp://x", "localhost:11434", "http://u:p@x", "http://x/?a=b", "::"] {
+        for bad in [
+            "ftp://x",
+            "localhost:11434",
+            "http://u:p@x",
+            "http://x/?a=b",
+            "::",
+        ] {
             assert!(bad.parse::<UpstreamUrl>().is_err(), "{bad}");
         }
     }

@@ -12,7 +12,10 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
     for (key, value) in [
         ("tracing.ratio", config.tracing.ratio),
         ("sentry.sample_rate", config.sentry.sample_rate),
-        ("sentry.traces_sample_rate", config.sentry.traces_sample_rate),
+        (
+            "sentry.traces_sample_rate",
+            config.sentry.traces_sample_rate,
+        ),
     ] {
         if !(0.0..=1.0).contains(&value) {
             return fail(key, format!("must be between 0 and 1, got {value}"));
@@ -24,7 +27,8 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
     if config.listener.max_header_bytes.0 < 1024 {
         return fail("listener.max_header_bytes", "must be at least 1KiB".into());
     }
-    if config.listener.address == config.admin.address {
+    // Port 0 asks the OS for a free port, so two of them never clash.
+    if config.listener.address == config.admin.address && config.admin.address.port() != 0 {
         return fail(
             "admin.address",
             format!("{} is also the listener address", config.admin.address),
@@ -36,8 +40,16 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
             "needs at least one header (usually the correlation header itself)".into(),
         );
     }
-    if config.admin.token.as_ref().is_some_and(|t| t.expose().is_empty()) {
-        return fail("admin.token", "is empty; remove the key to disable it".into());
+    if config
+        .admin
+        .token
+        .as_ref()
+        .is_some_and(|t| t.expose().is_empty())
+    {
+        return fail(
+            "admin.token",
+            "is empty; remove the key to disable it".into(),
+        );
     }
     validate_routes(config)?;
     validate_otlp(config)?;

@@ -79,7 +79,10 @@ mod tests {
     use super::*;
 
     fn accept() -> Vec<HeaderName> {
-        vec![HeaderName::from_static("x-correlation-id"), HeaderName::from_static("x-request-id")]
+        vec![
+            HeaderName::from_static("x-correlation-id"),
+            HeaderName::from_static("x-request-id"),
+        ]
     }
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
@@ -97,13 +100,22 @@ mod tests {
     fn first_valid_accept_header_wins() {
         let h = headers(&[("x-request-id", b"req-2"), ("x-correlation-id", b"corr-1")]);
         let (id, source) = CorrelationId::from_headers(&h, &accept());
-        assert_eq!((id.as_str(), source), ("corr-1", CorrelationSource::Accepted));
+        assert_eq!(
+            (id.as_str(), source),
+            ("corr-1", CorrelationSource::Accepted)
+        );
     }
 
     #[test]
     fn invalid_values_fall_through() {
         let long = vec![b'a'; 129];
-        for bad in [&b"has space"[..], b"", &long, b"tab\there", "caf\u{e9}".as_bytes()] {
+        for bad in [
+            &b"has space"[..],
+            b"",
+            &long,
+            b"tab\there",
+            "caf\u{e9}".as_bytes(),
+        ] {
             let h = headers(&[("x-correlation-id", bad), ("x-request-id", b"ok-1")]);
             let (id, _) = CorrelationId::from_headers(&h, &accept());
             assert_eq!(id.as_str(), "ok-1");

@@ -41,11 +41,17 @@ impl RouteTable {
                     (None, Some(prefix)) => Matcher::Prefix(prefix.clone()),
                     (None, None) => Matcher::Prefix("/".to_owned()),
                 };
-                let handler = Handler { index, name: Arc::from(r.name.as_str()) };
+                let handler = Handler {
+                    index,
+                    name: Arc::from(r.name.as_str()),
+                };
                 (matcher, handler)
             })
             .collect::<Vec<_>>();
-        let other = Handler { index: routes.len(), name: Arc::from(OTHER) };
+        let other = Handler {
+            index: routes.len(),
+            name: Arc::from(OTHER),
+        };
         Self { routes, other }
     }
 
@@ -62,7 +68,10 @@ impl RouteTable {
 
     /// Every handler, `other` last: for pre-creating metric handles.
     pub fn handlers(&self) -> impl Iterator<Item = &Handler> {
-        self.routes.iter().map(|(_, h)| h).chain(std::iter::once(&self.other))
+        self.routes
+            .iter()
+            .map(|(_, h)| h)
+            .chain(std::iter::once(&self.other))
     }
 }
 
@@ -71,7 +80,11 @@ mod tests {
     use super::*;
 
     fn route(name: &str, path: Option<&str>, prefix: Option<&str>) -> RouteConfig {
-        RouteConfig { name: name.into(), path: path.map(Into::into), prefix: prefix.map(Into::into) }
+        RouteConfig {
+            name: name.into(),
+            path: path.map(Into::into),
+            prefix: prefix.map(Into::into),
+        }
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub struct MockOptions {
 
 impl Default for MockOptions {
     fn default() -> Self {
-        Self { token_delay: Duration::from_millis(20) }
+        Self {
+            token_delay: Duration::from_millis(20),
+        }
     }
 }
 
@@ -53,7 +55,9 @@ impl MockOllama {
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let options = options.clone();
                 tokio::spawn(async move {
@@ -95,15 +99,26 @@ async fn handle(req: Request<Incoming>, options: &MockOptions) -> Response<MockB
         };
     }
     let Ok(collected) = body.collect().await else {
-        return json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "unreadable body"}));
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "unreadable body"}),
+        );
     };
     let request: Value = match serde_json::from_slice(&collected.to_bytes()) {
         Ok(v) => v,
-        Err(e) => return json(StatusCode::BAD_REQUEST, serde_json::json!({"error": e.to_string()})),
+        Err(e) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": e.to_string()}),
+            )
+        }
     };
     match replies::reply(&path, &request) {
         Some(Reply::Json(value)) => json(StatusCode::OK, value),
-        Some(Reply::Stream { content_type, chunks }) => stream(content_type, chunks, options.token_delay),
+        Some(Reply::Stream {
+            content_type,
+            chunks,
+        }) => stream(content_type, chunks, options.token_delay),
         Some(Reply::Error(status, message)) => json(status, serde_json::json!({"error": message})),
         None => not_found(),
     }
@@ -135,9 +150,10 @@ fn stream(content_type: &'static str, chunks: Vec<Bytes>, delay: Duration) -> Re
 fn json(status: StatusCode, value: Value) -> Response<MockBody> {
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())).boxed());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }
 

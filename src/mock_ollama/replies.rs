@@ -15,13 +15,23 @@ const NANOS_PER_TOKEN: u64 = 20_000_000;
 
 pub enum Reply {
     Json(Value),
-    Stream { content_type: &'static str, chunks: Vec<Bytes> },
+    Stream {
+        content_type: &'static str,
+        chunks: Vec<Bytes>,
+    },
     Error(StatusCode, String),
 }
 
 pub fn reply(path: &str, req: &Value) -> Option<Reply> {
-    let Some(model) = req.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
-        return Some(Reply::Error(StatusCode::BAD_REQUEST, "model is required".into()));
+    let Some(model) = req
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+    else {
+        return Some(Reply::Error(
+            StatusCode::BAD_REQUEST,
+            "model is required".into(),
+        ));
     };
     let limit = req
         .pointer("/options/num_predict")
@@ -32,7 +42,11 @@ pub fn reply(path: &str, req: &Value) -> Option<Reply> {
     let gen = Generation {
         model,
         prompt_tokens: prompt_tokens(req),
-        finish: if tokens.len() < ANSWER.split(' ').count() { "length" } else { "stop" },
+        finish: if tokens.len() < ANSWER.split(' ').count() {
+            "length"
+        } else {
+            "stop"
+        },
         tokens,
     };
     let stream_flag = req.get("stream").and_then(Value::as_bool);
@@ -41,9 +55,15 @@ pub fn reply(path: &str, req: &Value) -> Option<Reply> {
         "/api/chat" => gen.ollama(stream_flag.unwrap_or(true), true),
         "/api/embed" => Reply::Json(embed(model, gen.prompt_tokens, input_count(req))),
         "/api/embeddings" => Reply::Json(json!({"embedding": vector(0)})),
-        "/v1/chat/completions" => gen.openai(stream_flag.unwrap_or(false), include_usage(req), true),
+        "/v1/chat/completions" => {
+            gen.openai(stream_flag.unwrap_or(false), include_usage(req), true)
+        }
         "/v1/completions" => gen.openai(stream_flag.unwrap_or(false), include_usage(req), false),
-        "/v1/embeddings" => Reply::Json(openai_embeddings(model, gen.prompt_tokens, input_count(req))),
+        "/v1/embeddings" => Reply::Json(openai_embeddings(
+            model,
+            gen.prompt_tokens,
+            input_count(req),
+        )),
         _ => return None,
     })
 }
@@ -83,7 +103,10 @@ impl Generation<'_> {
         }
         let mut chunks: Vec<Bytes> = self.tokens.iter().map(|t| ndjson(&piece(t))).collect();
         chunks.push(ndjson(&last));
-        Reply::Stream { content_type: "application/x-ndjson", chunks }
+        Reply::Stream {
+            content_type: "application/x-ndjson",
+            chunks,
+        }
     }
 
     fn openai(&self, stream: bool, include_usage: bool, chat: bool) -> Reply {
@@ -94,8 +117,10 @@ impl Generation<'_> {
         } else {
             ("text_completion", "text_completion")
         };
-        let head = |object: &str| json!({"id": "chatcmpl-427", "object": object, "created": CREATED_UNIX,
-                                         "model": self.model, "system_fingerprint": "fp_ollama"});
+        let head = |object: &str| {
+            json!({"id": "chatcmpl-427", "object": object, "created": CREATED_UNIX,
+                                         "model": self.model, "system_fingerprint": "fp_ollama"})
+        };
         if !stream {
             let choice = if chat {
                 json!({"index": 0, "message": {"role": "assistant", "content": self.text()}, "finish_reason": self.finish})
@@ -124,7 +149,10 @@ impl Generation<'_> {
             chunks.push(sse(&c));
         }
         chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        Reply::Stream { content_type: "text/event-stream", chunks }
+        Reply::Stream {
+            content_type: "text/event-stream",
+            chunks,
+        }
     }
 
     fn text(&self) -> String {
@@ -138,15 +166,26 @@ fn answer_tokens(limit: Option<u64>) -> Vec<String> {
     words[..n]
         .iter()
         .enumerate()
-        .map(|(i, w)| if i == 0 { (*w).to_owned() } else { format!(" {w}") })
+        .map(|(i, w)| {
+            if i == 0 {
+                (*w).to_owned()
+            } else {
+                format!(" {w}")
+            }
+        })
         .collect()
 }
 
 /// One token per whitespace-separated word of the prompt, messages or input.
 fn prompt_tokens(req: &Value) -> u64 {
-    let words = |v: &Value| v.as_str().map_or(0, |s| s.split_whitespace().count() as u64);
+    let words = |v: &Value| {
+        v.as_str()
+            .map_or(0, |s| s.split_whitespace().count() as u64)
+    };
     let from_messages = req.get("messages").and_then(Value::as_array).map(|msgs| {
-        msgs.iter().map(|m| m.get("content").map_or(0, words)).sum::<u64>()
+        msgs.iter()
+            .map(|m| m.get("content").map_or(0, words))
+            .sum::<u64>()
     });
     let from_input = req.get("input").map(|i| match i {
         Value::Array(items) => items.iter().map(words).sum(),
@@ -160,11 +199,15 @@ fn prompt_tokens(req: &Value) -> u64 {
 }
 
 fn input_count(req: &Value) -> usize {
-    req.get("input").and_then(Value::as_array).map_or(1, Vec::len)
+    req.get("input")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len)
 }
 
 fn include_usage(req: &Value) -> bool {
-    req.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false)
+    req.pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 fn embed(model: &str, prompt_tokens: u64, inputs: usize) -> Value {
@@ -182,7 +225,9 @@ fn openai_embeddings(model: &str, prompt_tokens: u64, inputs: usize) -> Value {
 }
 
 fn vector(seed: usize) -> Value {
-    json!((0..8).map(|i| ((seed * 8 + i) as f64 * 0.137).sin()).collect::<Vec<f64>>())
+    json!((0..8)
+        .map(|i| ((seed * 8 + i) as f64 * 0.137).sin())
+        .collect::<Vec<f64>>())
 }
 
 pub fn tags() -> Value {
@@ -218,7 +263,9 @@ mod tests {
     #[test]
     fn token_counts_follow_the_request() {
         let req = json!({"model": "m", "prompt": "why is the sky blue", "stream": false, "options": {"num_predict": 3}});
-        let Some(Reply::Json(v)) = reply("/api/generate", &req) else { panic!("expected JSON") };
+        let Some(Reply::Json(v)) = reply("/api/generate", &req) else {
+            panic!("expected JSON")
+        };
         assert_eq!(v["prompt_eval_count"], 5);
         assert_eq!(v["eval_count"], 3);
         assert_eq!(v["response"], "The sky looks");
@@ -229,9 +276,13 @@ mod tests {
     fn openai_stream_ends_with_usage_and_done() {
         let req = json!({"model": "m", "messages": [{"role": "user", "content": "hi there"}],
                          "stream": true, "stream_options": {"include_usage": true}});
-        let Some(Reply::Stream { chunks, .. }) = reply("/v1/chat/completions", &req) else { panic!() };
+        let Some(Reply::Stream { chunks, .. }) = reply("/v1/chat/completions", &req) else {
+            panic!()
+        };
         let n = chunks.len();
         assert_eq!(&chunks[n - 1][..], b"data: [DONE]\n\n");
-        assert!(std::str::from_utf8(&chunks[n - 2]).unwrap().contains("\"prompt_tokens\":2"));
+        assert!(std::str::from_utf8(&chunks[n - 2])
+            .unwrap()
+            .contains("\"prompt_tokens\":2"));
     }
 }

@@ -127,7 +127,10 @@ pub struct ProxyError {
 
 impl ProxyError {
     pub fn new(kind: ProxyErrorKind, source: impl Into<BoxError>) -> Self {
-        Self { kind, source: Some(source.into()) }
+        Self {
+            kind,
+            source: Some(source.into()),
+        }
     }
 
     pub fn bare(kind: ProxyErrorKind) -> Self {
@@ -175,9 +178,15 @@ pub fn error_response(
     let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = kind.status();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(correlation_header.clone(), correlation_id.header_value().clone());
+    headers.insert(
+        correlation_header.clone(),
+        correlation_id.header_value().clone(),
+    );
     response
 }
 
@@ -200,9 +209,16 @@ pub fn classify_upstream(err: &(dyn StdError + 'static)) -> ProxyErrorKind {
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::TimedOut {
-                return if is_connect { ProxyErrorKind::ConnectTimeout } else { ProxyErrorKind::Timeout };
+                return if is_connect {
+                    ProxyErrorKind::ConnectTimeout
+                } else {
+                    ProxyErrorKind::Timeout
+                };
             }
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
                 return ProxyErrorKind::Tls;
             }
         }

@@ -70,11 +70,12 @@ pub fn upstream_request(
     stats: Arc<RequestStats>,
 ) -> Result<Request<RequestBody>, http::Error> {
     let (mut parts, body) = req.into_parts();
-    let original_host = parts
-        .headers
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
 
     parts.uri = target.uri(parts.uri.path_and_query())?;
     parts.version = Version::HTTP_11;
@@ -85,7 +86,10 @@ pub fn upstream_request(
     headers.insert(header::HOST, target.host_header.clone());
     headers.insert(correlation.0.clone(), correlation.1.header_value().clone());
 
-    Ok(Request::from_parts(parts, RequestBody::new(body, body_limit, stats)))
+    Ok(Request::from_parts(
+        parts,
+        RequestBody::new(body, body_limit, stats),
+    ))
 }
 
 /// Prepares the upstream's response head for the client.

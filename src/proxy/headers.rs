@@ -96,9 +96,9 @@ fn append_list(headers: &mut HeaderMap, name: &HeaderName, value: &[u8]) {
 
 /// Total size of a header block as HTTP/1 would write it, and its field count.
 pub fn header_block_size(headers: &HeaderMap) -> (usize, usize) {
-    headers
-        .iter()
-        .fold((0, 0), |(bytes, count), (n, v)| (bytes + n.as_str().len() + v.len() + 4, count + 1))
+    headers.iter().fold((0, 0), |(bytes, count), (n, v)| {
+        (bytes + n.as_str().len() + v.len() + 4, count + 1)
+    })
 }
 
 #[cfg(test)]
@@ -108,7 +108,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            m.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         m
     }
@@ -142,8 +145,16 @@ mod tests {
 
     #[test]
     fn forwarded_headers_append() {
-        let mut h = map(&[("x-forwarded-for", "10.0.0.1"), ("x-forwarded-for", "10.0.0.2")]);
-        append_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "http", Some(HeaderValue::from_static("api.example")));
+        let mut h = map(&[
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-for", "10.0.0.2"),
+        ]);
+        append_forwarded(
+            &mut h,
+            "127.0.0.1".parse().unwrap(),
+            "http",
+            Some(HeaderValue::from_static("api.example")),
+        );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "api.example");

@@ -14,7 +14,9 @@ mod forward;
 mod headers;
 mod upgrade;
 
-pub use error::{classify_upstream, error_response, BoxError, ErrorSide, ProxyError, ProxyErrorKind};
+pub use error::{
+    classify_upstream, error_response, BoxError, ErrorSide, ProxyError, ProxyErrorKind,
+};
 pub use forward::{ClientSide, Target};
 
 use std::convert::Infallible;
@@ -58,7 +60,12 @@ impl Proxy {
             client,
             routes: RouteTable::new(&config.metrics.routes),
             correlation_header: config.correlation.header.0.clone(),
-            correlation_accept: config.correlation.accept.iter().map(|h| h.0.clone()).collect(),
+            correlation_accept: config
+                .correlation
+                .accept
+                .iter()
+                .map(|h| h.0.clone())
+                .collect(),
             response_timeout: config.upstream.response_timeout,
             idle_timeout: config.upstream.idle_timeout,
             max_header_bytes: config.listener.max_header_bytes.0 as usize,
@@ -70,10 +77,15 @@ impl Proxy {
 
     async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
         let start = Instant::now();
-        let (correlation_id, _) = CorrelationId::from_headers(req.headers(), &self.correlation_accept);
+        let (correlation_id, _) =
+            CorrelationId::from_headers(req.headers(), &self.correlation_accept);
         let exchange = Exchange {
             handler: self.routes.classify(req.uri().path()).clone(),
-            target: req.uri().path_and_query().cloned().unwrap_or_else(|| "/".parse().expect("/ is a valid path")),
+            target: req
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| "/".parse().expect("/ is a valid path")),
             method: req.method().clone(),
             version: req.version(),
             client_addr: client.addr,
@@ -86,10 +98,14 @@ impl Proxy {
             return self.reply_error(recorder, ProxyError::bare(kind));
         }
 
-        let upgrade = headers::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let upgrade =
+            headers::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let stats = Arc::new(RequestStats::default());
         recorder.set_request_stats(stats.clone());
-        let correlation = (&self.correlation_header, &recorder.exchange().correlation_id);
+        let correlation = (
+            &self.correlation_header,
+            &recorder.exchange().correlation_id,
+        );
         let upstream_req = match forward::upstream_request(
             req,
             &self.target,
@@ -100,28 +116,44 @@ impl Proxy {
             stats.clone(),
         ) {
             Ok(r) => r,
-            Err(e) => return self.reply_error(recorder, ProxyError::new(ProxyErrorKind::BadRequest, e)),
+            Err(e) => {
+                return self.reply_error(recorder, ProxyError::new(ProxyErrorKind::BadRequest, e))
+            }
         };
 
         let sent = Instant::now();
-        let mut response = match tokio::time::timeout(self.response_timeout, self.client.request(upstream_req)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => {
-                let kind = if stats.too_large() { ProxyErrorKind::RequestTooLarge } else { classify_upstream(&e) };
-                return self.reply_error(recorder, ProxyError::new(kind, e));
-            }
-            Err(_) => return self.reply_error(recorder, ProxyError::bare(ProxyErrorKind::Timeout)),
-        };
+        let mut response =
+            match tokio::time::timeout(self.response_timeout, self.client.request(upstream_req))
+                .await
+            {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => {
+                    let kind = if stats.too_large() {
+                        ProxyErrorKind::RequestTooLarge
+                    } else {
+                        classify_upstream(&e)
+                    };
+                    return self.reply_error(recorder, ProxyError::new(kind, e));
+                }
+                Err(_) => {
+                    return self.reply_error(recorder, ProxyError::bare(ProxyErrorKind::Timeout))
+                }
+            };
         recorder.upstream_responded(response.status().as_u16(), sent.elapsed());
 
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_upgrade)) = (switching, upgrade) {
             upgrade::spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response));
         }
-        let correlation = (&self.correlation_header, &recorder.exchange().correlation_id);
+        let correlation = (
+            &self.correlation_header,
+            &recorder.exchange().correlation_id,
+        );
         forward::client_response_head(&mut response, correlation, switching);
         recorder.responding(response.status().as_u16());
-        response.map(|body| ObservedBody::new(ResponseBody::upstream(body, self.idle_timeout), recorder))
+        response.map(|body| {
+            ObservedBody::new(ResponseBody::upstream(body, self.idle_timeout), recorder)
+        })
     }
 
     /// Limits checked before anything is sent upstream. hyper enforces larger
@@ -150,7 +182,12 @@ impl Proxy {
             error = %error,
             "proxy answered with an error"
         );
-        let response = error_response(error.kind, &self.correlation_header, &exchange.correlation_id, None);
+        let response = error_response(
+            error.kind,
+            &self.correlation_header,
+            &exchange.correlation_id,
+            None,
+        );
         recorder.failed(error.kind);
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))

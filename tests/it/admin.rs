@@ -1,0 +1,127 @@
+//! The admin listener: liveness, readiness from an upstream probe, token.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+
+use crate::support::*;
+
+async fn admin_get(
+    sidecar: &otel_sidecar::Sidecar,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut req = Request::get(format!("http://{}{path}", sidecar.admin_addr()));
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let (parts, body) = send(&client(), req.body(full(Bytes::new())).unwrap()).await;
+    (parts.status.as_u16(), json_body(&body))
+}
+
+async fn eventually_status(
+    sidecar: &otel_sidecar::Sidecar,
+    path: &str,
+    status: u16,
+) -> serde_json::Value {
+    for _ in 0..100 {
+        let (got, body) = admin_get(sidecar, path, None).await;
+        if got == status {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never answered {status}");
+}
+
+#[tokio::test]
+async fn health_and_readiness_follow_the_upstream() {
+    let upstream = TestUpstream::start(|_req| async { Response::new(full("ok")) }).await;
+    let url = upstream.url();
+    let sidecar = start_sidecar(test_config(&url)).await;
+    assert_eq!(
+        admin_get(&sidecar, "/healthz", None).await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
+    eventually_status(&sidecar, "/readyz", 200).await;
+
+    drop(upstream); // nothing listens on the port any more
+    let body = eventually_status(&sidecar, "/readyz", 503).await;
+    assert!(
+        body["reason"].as_str().unwrap().contains("unreachable"),
+        "{body}"
+    );
+    assert_eq!(admin_get(&sidecar, "/healthz", None).await.0, 200);
+
+    let (status, body) = admin_get(&sidecar, "/nope", None).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not found")));
+    sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_reports_draining_while_a_stream_finishes() {
+    let (release_tx, release_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let release_rx = std::sync::Arc::new(tokio::sync::Mutex::new(release_rx));
+    let upstream = TestUpstream::start(move |_req| {
+        let release_rx = release_rx.clone();
+        async move {
+            let (tx, body) = channel_body();
+            tokio::spawn(async move {
+                tx.send(Bytes::from_static(b"first\n")).await.unwrap();
+                release_rx.lock().await.recv().await;
+            });
+            Response::new(body)
+        }
+    })
+    .await;
+    let sidecar = start_sidecar(test_config(&upstream.url())).await;
+    eventually_status(&sidecar, "/readyz", 200).await;
+    let response = bounded(
+        "headers",
+        client().request(get(format!("http://{}/s", sidecar.proxy_addr()))),
+    )
+    .await
+    .unwrap();
+    let mut body = response.into_body();
+    bounded("first chunk", http_body_util::BodyExt::frame(&mut body))
+        .await
+        .unwrap()
+        .unwrap();
+
+    sidecar.shutdown();
+    let reply = eventually_status(&sidecar, "/readyz", 503).await;
+    assert!(
+        reply["reason"].as_str().unwrap().contains("draining"),
+        "{reply}"
+    );
+    assert_eq!(
+        admin_get(&sidecar, "/healthz", None).await.0,
+        200,
+        "liveness holds while draining"
+    );
+    release_tx.send(()).await.unwrap();
+    bounded("stream end", http_body_util::BodyExt::collect(body))
+        .await
+        .unwrap();
+    bounded("drain", sidecar.wait()).await;
+}
+
+#[tokio::test]
+async fn admin_token_guards_everything_but_healthz() {
+    let upstream = TestUpstream::start(|_req| async { Response::new(full("ok")) }).await;
+    let mut config = test_config(&upstream.url());
+    config.admin.token = Some(otel_sidecar::config::Secret::new("s3cret-token"));
+    let sidecar = start_sidecar(config).await;
+    assert_eq!(admin_get(&sidecar, "/healthz", None).await.0, 200);
+    assert_eq!(admin_get(&sidecar, "/readyz", None).await.0, 401);
+    assert_eq!(
+        admin_get(&sidecar, "/readyz", Some("wrong-token!")).await.0,
+        401
+    );
+    assert_ne!(
+        admin_get(&sidecar, "/readyz", Some("s3cret-token")).await.0,
+        401
+    );
+    sidecar.stop().await;
+}

@@ -1,0 +1,256 @@
+//! Configuration: every shipped file parses, every invalid fixture fails with
+//! its expected located message, interpolation and overrides work, and the
+//! binary exits 2 naming file, line, column and key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use otel_sidecar::config::{load_file, load_str, OtlpProtocol, Sampler};
+
+const BIN: &str = env!("CARGO_BIN_EXE_otel-sidecar");
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            toml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_shipped_config_parses() {
+    let mut files = vec![repo("sidecar.toml")];
+    toml_files(&repo("examples"), &mut files);
+    toml_files(&repo("bench"), &mut files);
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // Variables the examples reference get harmless values.
+        let lookup = |name: &str| match name {
+            "UPSTREAM_URL" => Some("http://127.0.0.1:18080".to_owned()),
+            "LISTEN_ADDR" => Some("127.0.0.1:18099".to_owned()),
+            _ => None,
+        };
+        if let Err(e) = load_str(&text, &file.display().to_string(), lookup) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn shipped_default_points_at_local_ollama() {
+    let config = load_file(&repo("sidecar.toml")).unwrap();
+    assert_eq!(config.upstream.url.to_string(), "http://127.0.0.1:11434");
+    assert_eq!(config.listener.address.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.admin.address.to_string(), "127.0.0.1:9090");
+}
+
+#[test]
+fn invalid_fixtures_fail_with_located_messages() {
+    let mut files = Vec::new();
+    toml_files(&repo("tests/fixtures/invalid"), &mut files);
+    assert!(files.len() >= 15, "fixtures missing");
+    let mut mismatches = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .expect("first line: # expect: ...");
+        let name = file.display().to_string();
+        match load_str(&text, &name, |_| None) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(e) => {
+                let shown = e.to_string();
+                if !shown.starts_with(&name) || !shown.contains(expect) {
+                    mismatches.push(format!(
+                        "{name}:\n  expected {expect:?}\n  got      {shown:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn variables_are_interpolated_in_string_values() {
+    let text = r#"
+[upstream]
+url = "http://${OLLAMA_HOST}:${OLLAMA_PORT:-11434}/v"
+[service]
+name = "${SERVICE:-fallback-name}"
+environment = "${ENVIRONMENT}"
+[admin]
+token = "${ADMIN_TOKEN}"
+[tracing.otlp]
+headers = { "x-api-key" = "${OTLP_KEY}" }
+"#;
+    let lookup = |name: &str| {
+        let value = match name {
+            "OLLAMA_HOST" => "ollama.internal",
+            "ENVIRONMENT" => "staging",
+            "ADMIN_TOKEN" => "t0ken",
+            "OTLP_KEY" => "k3y",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    };
+    let config = load_str(text, "inline.toml", lookup).unwrap();
+    assert_eq!(
+        config.upstream.url.to_string(),
+        "http://ollama.internal:11434/v"
+    );
+    assert_eq!(config.service.name, "fallback-name");
+    assert_eq!(config.service.environment, "staging");
+    assert_eq!(config.admin.token.unwrap().expose(), "t0ken");
+    assert_eq!(config.tracing.otlp.headers["x-api-key"].expose(), "k3y");
+}
+
+#[test]
+fn standard_environment_variables_win_over_the_file() {
+    let text = "[service]\nname = \"from-file\"\n[tracing]\nsampler = \"always_on\"\n";
+    let lookup = |name: &str| {
+        let value = match name {
+            "OTEL_SERVICE_NAME" => "from-env",
+            "OTEL_RESOURCE_ATTRIBUTES" => "k8s.pod.name=pod-1,team=llm%20ops",
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => "http://collector:4318",
+            "OTEL_EXPORTER_OTLP_PROTOCOL" => "http/protobuf",
+            "OTEL_EXPORTER_OTLP_HEADERS" => "authorization=Bearer%20abc",
+            "OTEL_TRACES_SAMPLER" => "traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG" => "0.25",
+            "OTEL_SDK_DISABLED" => "true",
+            "SENTRY_DSN" => "https://key@sentry.example.com/7",
+            "SENTRY_ENVIRONMENT" => "canary",
+            "SENTRY_RELEASE" => "v9",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    };
+    let c = load_str(text, "inline.toml", lookup).unwrap();
+    assert_eq!(c.service.name, "from-env");
+    assert_eq!(c.service.resource_attributes["team"], "llm ops");
+    assert_eq!(c.tracing.otlp.endpoint, "http://collector:4318");
+    assert_eq!(c.tracing.otlp.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(
+        c.tracing.otlp.headers["authorization"].expose(),
+        "Bearer abc"
+    );
+    assert_eq!(c.tracing.sampler, Sampler::Traceidratio);
+    assert_eq!(c.tracing.ratio, 0.25);
+    assert!(!c.tracing.enabled);
+    assert_eq!(
+        c.sentry.dsn.expose(),
+        Some("https://key@sentry.example.com/7")
+    );
+    assert_eq!(c.sentry.environment.as_deref(), Some("canary"));
+    assert_eq!(c.sentry.release.as_deref(), Some("v9"));
+
+    let bad = load_str("", "inline.toml", |n| {
+        (n == "OTEL_TRACES_SAMPLER_ARG").then(|| "half".to_owned())
+    });
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("env OTEL_TRACES_SAMPLER_ARG"));
+}
+
+fn run_bin(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("SIDECAR_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn binary_exits_2_naming_file_line_column_and_key() {
+    for (fixture, expect) in [
+        ("bad_toml.toml", "bad_toml.toml:2:10"),
+        (
+            "unknown_key.toml",
+            "unknown_key.toml:3:1: key `listener.adress`",
+        ),
+        (
+            "bad_url_scheme.toml",
+            "bad_url_scheme.toml:3:7: key `upstream.url`",
+        ),
+    ] {
+        let path = repo("tests/fixtures/invalid").join(fixture);
+        for command in [
+            vec!["check", "--config"],
+            vec!["run", "--config"],
+            vec!["--config"],
+        ] {
+            let mut args = command.clone();
+            args.push(path.to_str().unwrap());
+            let (code, _, stderr) = run_bin(&args);
+            assert_eq!(code, 2, "{args:?}: {stderr}");
+            assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        }
+    }
+    let (code, _, stderr) = run_bin(&["--no-such-flag"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn config_path_comes_from_the_environment_when_not_given() {
+    let path = repo("tests/fixtures/invalid/bad_url_scheme.toml");
+    let out = Command::new(BIN)
+        .arg("check")
+        .env("SIDECAR_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad_url_scheme.toml:3:7"));
+}
+
+#[test]
+fn check_prints_effective_settings_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.toml");
+    std::fs::write(
+        &path,
+        r#"
+[admin]
+token = "admin-token-value"
+[tracing.otlp]
+headers = { "x-api-key" = "otlp-key-value" }
+[sentry]
+dsn = "https://publickeyvalue@o1.ingest.example.com/42"
+"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_bin(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    for secret in ["admin-token-value", "otlp-key-value", "publickeyvalue"] {
+        assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("https://****@o1.ingest.example.com/42"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[upstream]") && stdout.contains("connect_timeout = \"2s\""),
+        "{stdout}"
+    );
+    // What check prints is itself a valid configuration.
+    let printed = stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    load_str(&printed, "printed.toml", |_| None).unwrap();
+}

@@ -1,0 +1,195 @@
+//! The built binary as an operator runs it: logs its addresses, drains on
+//! SIGTERM, exits with the documented codes; and the demo runs standalone.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_otel-sidecar");
+
+/// The binary, started with `config`; returns it and its listener address
+/// read from the JSON "otel-sidecar started" log line.
+fn spawn_binary(config: &str) -> (Child, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sidecar.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", path.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let started = loop {
+        let line = rx.recv_timeout(STEP).expect("binary logs its start");
+        let json: serde_json::Value = serde_json::from_str(&line).expect("log lines are JSON");
+        if json["message"] == "otel-sidecar started" {
+            break json;
+        }
+    };
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    (child, started["listener"].as_str().unwrap().to_owned(), dir)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("binary did not exit within 10 s");
+}
+
+#[tokio::test]
+async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
+    let (release_tx, release_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let release_rx = std::sync::Arc::new(tokio::sync::Mutex::new(release_rx));
+    let upstream = TestUpstream::start(move |_req| {
+        let release_rx = release_rx.clone();
+        async move {
+            let (tx, body) = channel_body();
+            tokio::spawn(async move {
+                tx.send(Bytes::from_static(b"{\"response\":\"one\"}\n"))
+                    .await
+                    .unwrap();
+                release_rx.lock().await.recv().await;
+                tx.send(Bytes::from_static(b"{\"done\":true}\n"))
+                    .await
+                    .unwrap();
+            });
+            Response::new(body)
+        }
+    })
+    .await;
+    let config = format!(
+        "[listener]\naddress = \"127.0.0.1:0\"\ndrain_timeout = \"20s\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+         [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n",
+        upstream.url()
+    );
+    let (mut child, listener, _dir) = spawn_binary(&config);
+
+    let req = Request::post(format!("http://{listener}/api/generate"))
+        .body(full("{}"))
+        .unwrap();
+    let response = bounded("headers", client().request(req)).await.unwrap();
+    let mut body = response.into_body();
+    bounded("first chunk", body.frame()).await.unwrap().unwrap();
+
+    sigterm(&child);
+    // New connections are refused once the listener closes; the stream goes on.
+    let mut refused = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&listener).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "listener still accepting after SIGTERM");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited before the stream finished"
+    );
+
+    release_tx.send(()).await.unwrap();
+    let rest = bounded("rest of stream", body.collect())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&rest[..], b"{\"done\":true}\n");
+    assert_eq!(
+        tokio::task::spawn_blocking(move || wait_exit(&mut child))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn port_in_use_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sidecar.toml");
+    let config = format!(
+        "[listener]\naddress = \"{}\"\n[admin]\naddress = \"127.0.0.1:0\"\n[tracing]\nenabled = false\n",
+        taken.local_addr().unwrap()
+    );
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains("(listener)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn demo_runs_with_nothing_else() {
+    let out = Command::new(BIN)
+        .arg("demo")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "POST /api/generate",
+        "POST /api/chat",
+        "POST /v1/chat/completions",
+        "request completed",
+        "demo-request-42",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks {expected:?}:\n{stdout}"
+        );
+    }
+    let access_lines = stdout
+        .lines()
+        .filter(|l| l.contains("\"request completed\""))
+        .count();
+    assert_eq!(access_lines, 5, "{stdout}");
+}
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("otel-sidecar "));
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["run", "check", "demo", "--config"] {
+        assert!(help.contains(word), "{help}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real proxy on 127.0.0.1:0 in front of real upstreams
+//! on loopback. One test binary (linkerd's `tests/it` layout) keeps link time down.
+
+mod admin;
+mod config;
+mod errors;
+mod forward;
+mod lifecycle;
+mod protocols;
+mod support;
