@@ -23,6 +23,8 @@ pub enum Command {
     Run(ConfigArg),
     /// Validate the configuration and print the effective settings, secrets masked.
     Check(ConfigArg),
+    /// Exit 0 if the admin listener's /healthz answers 200 (for container HEALTHCHECKs).
+    Healthcheck(ConfigArg),
     /// A self-contained tour: a built-in mock Ollama, the proxy in front of it, a few requests.
     Demo,
 }

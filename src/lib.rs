@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod exchange;
+pub mod healthcheck;
 pub mod mock_ollama;
 pub mod proxy;
 pub mod readiness;

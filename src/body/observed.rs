@@ -191,3 +191,146 @@ impl<B: Body> Drop for ObservedBody<B> {
         self.finish(outcome);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The six body cases every wrapper is tested against (linkerd `body-eos`):
+    //! empty, data, data with trailers, dropped early, error, and a body that
+    //! never reports its end before the final poll.
+
+    use std::collections::VecDeque;
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use http::{HeaderMap, Method, Version};
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::context::{CorrelationId, RouteTable};
+    use crate::sinks::Sink;
+
+    #[derive(Default, Clone)]
+    struct Collected(Arc<Mutex<Vec<(Outcome, u16, u64)>>>);
+
+    impl Sink for Collected {
+        fn record(&self, c: &Completion) {
+            self.0.lock().unwrap().push((c.outcome, c.status, c.bytes_out));
+        }
+    }
+
+    #[derive(Debug)]
+    struct TestError;
+
+    impl ClassifyError for TestError {
+        fn kind(&self) -> ProxyErrorKind {
+            ProxyErrorKind::Reset
+        }
+    }
+
+    /// Yields scripted frames; `announces_end` controls `is_end_stream` after the last.
+    struct Scripted {
+        frames: VecDeque<Result<Frame<Bytes>, TestError>>,
+        announces_end: bool,
+    }
+
+    impl Body for Scripted {
+        type Data = Bytes;
+        type Error = TestError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, TestError>>> {
+            Poll::Ready(self.frames.pop_front())
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.announces_end && self.frames.is_empty()
+        }
+    }
+
+    fn observed(frames: Vec<Result<Frame<Bytes>, TestError>>, announces_end: bool) -> (ObservedBody<Scripted>, Collected) {
+        let collected = Collected::default();
+        let sinks = Arc::new(Sinks::new().with(collected.clone()));
+        let exchange = Exchange {
+            correlation_id: CorrelationId::generate(),
+            method: Method::GET,
+            handler: RouteTable::new(&[]).classify("/").clone(),
+            target: "/".parse().unwrap(),
+            version: Version::HTTP_11,
+            client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            start: Instant::now(),
+        };
+        let mut recorder = Recorder::new(exchange, sinks);
+        recorder.responding(200);
+        let body = Scripted { frames: frames.into(), announces_end };
+        (ObservedBody::new(body, recorder), collected)
+    }
+
+    fn records(c: &Collected) -> Vec<(Outcome, u16, u64)> {
+        c.0.lock().unwrap().clone()
+    }
+
+    fn data(s: &'static str) -> Result<Frame<Bytes>, TestError> {
+        Ok(Frame::data(Bytes::from_static(s.as_bytes())))
+    }
+
+    #[tokio::test]
+    async fn empty_body_completes_without_a_poll() {
+        let (body, c) = observed(vec![], true);
+        assert!(body.is_end_stream());
+        drop(body);
+        assert_eq!(records(&c), vec![(Outcome::Complete, 200, 0)]);
+    }
+
+    #[tokio::test]
+    async fn data_then_end() {
+        let (body, c) = observed(vec![data("ab"), data("cde")], false);
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"abcde");
+        assert_eq!(records(&c), vec![(Outcome::Complete, 200, 5)]);
+    }
+
+    #[tokio::test]
+    async fn data_with_trailers() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-checksum", "1".parse().unwrap());
+        let (body, c) = observed(vec![data("ab"), Ok(Frame::trailers(trailers))], true);
+        let collected = body.collect().await.unwrap();
+        assert!(collected.trailers().is_some());
+        assert_eq!(records(&c), vec![(Outcome::Complete, 200, 2)]);
+    }
+
+    #[tokio::test]
+    async fn dropped_early_is_a_client_abort() {
+        let (mut body, c) = observed(vec![data("ab"), data("cd")], false);
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        assert_eq!(records(&c), vec![(Outcome::ClientAbort, 499, 2)]);
+    }
+
+    #[tokio::test]
+    async fn error_is_recorded_once() {
+        let (body, c) = observed(vec![data("ab"), Err(TestError), data("never")], false);
+        assert!(body.collect().await.is_err());
+        assert_eq!(records(&c), vec![(Outcome::ResponseBodyError(ProxyErrorKind::Reset), 200, 2)]);
+    }
+
+    #[tokio::test]
+    async fn end_known_only_from_the_final_poll() {
+        let (mut body, c) = observed(vec![data("abc")], false);
+        body.frame().await.unwrap().unwrap();
+        assert!(records(&c).is_empty(), "not finished before the end is seen");
+        assert!(body.frame().await.is_none());
+        drop(body);
+        assert_eq!(records(&c), vec![(Outcome::Complete, 200, 3)]);
+    }
+
+    #[test]
+    fn recorder_dropped_before_a_response_is_a_client_abort() {
+        let (mut body, c) = observed(vec![], false);
+        drop(body.recorder.take());
+        assert_eq!(records(&c), vec![(Outcome::ClientAbort, 499, 0)]);
+    }
+}
