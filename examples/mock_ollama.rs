@@ -19,13 +19,27 @@ use otel_sidecar::mock_ollama::{MockOllama, MockOptions};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:11434".to_owned());
-    let addr = addr
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
-    let delay_ms = std::env::var("MOCK_TOKEN_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let mock = MockOllama::start(addr, MockOptions { token_delay: Duration::from_millis(delay_ms) }).await?;
-    println!("mock Ollama listening on {} ({delay_ms} ms per token); Ctrl-C stops it", mock.url());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:11434".to_owned());
+    let addr = addr.parse().map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
+    })?;
+    let delay_ms = std::env::var("MOCK_TOKEN_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mock = MockOllama::start(
+        addr,
+        MockOptions {
+            token_delay: Duration::from_millis(delay_ms),
+        },
+    )
+    .await?;
+    println!(
+        "mock Ollama listening on {} ({delay_ms} ms per token); Ctrl-C stops it",
+        mock.url()
+    );
     tokio::signal::ctrl_c().await?;
     mock.stop();
     Ok(())

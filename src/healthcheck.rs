@@ -16,12 +16,18 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// (`0.0.0.0`, `::`) is probed on loopback.
 pub async fn probe(admin: SocketAddr) -> Result<(), String> {
     let target = match admin.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), admin.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), admin.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), admin.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), admin.port())
+        }
         _ => admin,
     };
     let check = async {
-        let stream = TcpStream::connect(target).await.map_err(|e| format!("connect {target}: {e}"))?;
+        let stream = TcpStream::connect(target)
+            .await
+            .map_err(|e| format!("connect {target}: {e}"))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;

@@ -215,7 +215,10 @@ mod tests {
 
     impl Sink for Collected {
         fn record(&self, c: &Completion) {
-            self.0.lock().unwrap().push((c.outcome, c.status, c.bytes_out));
+            self.0
+                .lock()
+                .unwrap()
+                .push((c.outcome, c.status, c.bytes_out));
         }
     }
 
@@ -250,7 +253,10 @@ mod tests {
         }
     }
 
-    fn observed(frames: Vec<Result<Frame<Bytes>, TestError>>, announces_end: bool) -> (ObservedBody<Scripted>, Collected) {
+    fn observed(
+        frames: Vec<Result<Frame<Bytes>, TestError>>,
+        announces_end: bool,
+    ) -> (ObservedBody<Scripted>, Collected) {
         let collected = Collected::default();
         let sinks = Arc::new(Sinks::new().with(collected.clone()));
         let exchange = Exchange {
@@ -264,7 +270,10 @@ mod tests {
         };
         let mut recorder = Recorder::new(exchange, sinks);
         recorder.responding(200);
-        let body = Scripted { frames: frames.into(), announces_end };
+        let body = Scripted {
+            frames: frames.into(),
+            announces_end,
+        };
         (ObservedBody::new(body, recorder), collected)
     }
 
@@ -314,14 +323,20 @@ mod tests {
     async fn error_is_recorded_once() {
         let (body, c) = observed(vec![data("ab"), Err(TestError), data("never")], false);
         assert!(body.collect().await.is_err());
-        assert_eq!(records(&c), vec![(Outcome::ResponseBodyError(ProxyErrorKind::Reset), 200, 2)]);
+        assert_eq!(
+            records(&c),
+            vec![(Outcome::ResponseBodyError(ProxyErrorKind::Reset), 200, 2)]
+        );
     }
 
     #[tokio::test]
     async fn end_known_only_from_the_final_poll() {
         let (mut body, c) = observed(vec![data("abc")], false);
         body.frame().await.unwrap().unwrap();
-        assert!(records(&c).is_empty(), "not finished before the end is seen");
+        assert!(
+            records(&c).is_empty(),
+            "not finished before the end is seen"
+        );
         assert!(body.frame().await.is_none());
         drop(body);
         assert_eq!(records(&c), vec![(Outcome::Complete, 200, 3)]);

@@ -201,17 +201,36 @@ async fn healthcheck_command_probes_the_admin_listener() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sidecar.toml");
     let healthcheck = |admin: String| {
-        std::fs::write(&path, format!("[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"{admin}\"\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"{admin}\"\n"),
+        )
+        .unwrap();
         let path = path.clone();
         tokio::task::spawn_blocking(move || {
-            Command::new(BIN).args(["healthcheck", "--config", path.to_str().unwrap()]).output().unwrap()
+            Command::new(BIN)
+                .args(["healthcheck", "--config", path.to_str().unwrap()])
+                .output()
+                .unwrap()
         })
     };
     let out = healthcheck(sidecar.admin_addr().to_string()).await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The unspecified address is probed on loopback, as in a container.
-    let out = healthcheck(format!("0.0.0.0:{}", sidecar.admin_addr().port())).await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = healthcheck(format!("0.0.0.0:{}", sidecar.admin_addr().port()))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let port = sidecar.admin_addr().port();
     sidecar.stop().await;
     let out = healthcheck(format!("127.0.0.1:{port}")).await.unwrap();
