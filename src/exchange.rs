@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Version};
 
-use crate::context::{CorrelationId, Handler};
+use crate::context::{CorrelationId, ExchangeTrace, Handler};
 use crate::proxy::ProxyErrorKind;
 
 /// Request-side context, built once in the listener's service and carried by
@@ -24,6 +24,15 @@ pub struct Exchange {
     pub version: Version,
     pub client_addr: SocketAddr,
     pub start: Instant,
+    /// The exchange's spans; `None` when tracing is off.
+    pub trace: Option<ExchangeTrace>,
+}
+
+impl Exchange {
+    /// Trace and span id as hex, for log lines and error bodies.
+    pub fn trace_ids(&self) -> Option<(String, String)> {
+        self.trace.as_ref().map(|t| (t.trace_id().to_string(), t.span_id().to_string()))
+    }
 }
 
 /// How an exchange ended.

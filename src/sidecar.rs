@@ -14,7 +14,8 @@ use crate::proxy::Proxy;
 use crate::readiness::Readiness;
 use crate::redact::Redactor;
 use crate::server::{self, ConnectionSettings};
-use crate::sinks::{AccessLog, Sinks};
+use crate::sinks::{AccessLog, Sinks, SpanSink};
+use crate::telemetry::{Tracing, TracingError};
 use crate::tls::{self, TlsError};
 use crate::upstream;
 
@@ -22,6 +23,8 @@ use crate::upstream;
 pub enum StartError {
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Tracing(#[from] TracingError),
     #[error(transparent)]
     Bind(#[from] io::Error),
 }
@@ -32,19 +35,32 @@ pub struct Sidecar {
     admin_addr: SocketAddr,
     readiness: Arc<Readiness>,
     stop_accepting: watch::Sender<bool>,
+    tracing: Option<Arc<Tracing>>,
     done: JoinHandle<()>,
 }
 
 impl Sidecar {
-    /// Binds both listeners (port 0 picks a free port) and starts serving.
+    /// Binds both listeners (port 0 picks a free port) and starts serving,
+    /// exporting spans as `[tracing]` says.
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        let tracing = Tracing::start(&config)?;
+        Self::start_with_tracing(config, tracing).await
+    }
+
+    /// As [`start`](Self::start), with a tracer provider built by the caller
+    /// (the demo uses one that keeps spans in memory).
+    pub async fn start_with_tracing(config: Config, tracing: Option<Tracing>) -> Result<Self, StartError> {
         let client = upstream::client(&config.upstream)?;
         let redactor = Arc::new(Redactor::new(&config.sentry));
+        let tracing = tracing.map(Arc::new);
         let mut sinks = Sinks::new();
+        if tracing.is_some() {
+            sinks = sinks.with(SpanSink);
+        }
         if config.logging.access_log {
             sinks = sinks.with(AccessLog::new(redactor.clone()));
         }
-        let proxy = Arc::new(Proxy::new(&config, client, sinks));
+        let proxy = Arc::new(Proxy::new(&config, client, tracing.clone(), redactor, sinks));
         let tls = match &config.listener.tls {
             Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
             None => None,
@@ -85,8 +101,12 @@ impl Sidecar {
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, admin_stopping));
 
         let drain_timeout = config.listener.drain_timeout;
+        let flush = tracing.clone();
         let done = tokio::spawn(async move {
             server::serve(listener, settings, proxy, accepting, drain_timeout).await;
+            if let Some(tracing) = flush {
+                tracing.shutdown().await;
+            }
             // The admin port stays up while draining so /readyz can say so.
             let _ = stop_admin.send(true);
             let _ = admin_task.await;
@@ -97,6 +117,7 @@ impl Sidecar {
             admin_addr,
             readiness,
             stop_accepting,
+            tracing,
             done,
         })
     }
@@ -107,6 +128,11 @@ impl Sidecar {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The tracer provider, when tracing is on.
+    pub fn tracing(&self) -> Option<&Tracing> {
+        self.tracing.as_deref()
     }
 
     /// Stops accepting; in-flight exchanges continue up to the drain timeout.

@@ -62,6 +62,13 @@ impl Recorder {
             .expect("a recorder's exchange is only taken when it finishes")
     }
 
+    /// Gives mutable access to the exchange's spans, e.g. to add the client span.
+    pub fn with_trace(&mut self, f: impl FnOnce(&mut crate::context::ExchangeTrace)) {
+        if let Some(trace) = self.exchange.as_mut().and_then(|e| e.trace.as_mut()) {
+            f(trace);
+        }
+    }
+
     pub fn set_request_stats(&mut self, stats: Arc<RequestStats>) {
         self.request = Some(stats);
     }
@@ -267,6 +274,7 @@ mod tests {
             version: Version::HTTP_11,
             client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             start: Instant::now(),
+            trace: None,
         };
         let mut recorder = Recorder::new(exchange, sinks);
         recorder.responding(200);

@@ -15,30 +15,28 @@ const MAX_LEN: usize = 128;
 #[derive(Clone, PartialEq, Eq)]
 pub struct CorrelationId(HeaderValue);
 
-/// Where the ID came from, for the debug log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CorrelationSource {
-    Accepted,
-    Generated,
+/// An inbound value that was not valid: where it was, and how long.
+/// Its content is never kept, so it cannot reach a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub header: HeaderName,
+    pub length: usize,
 }
 
 impl CorrelationId {
-    /// The first valid value among the `accept` headers, else a new UUID v4.
-    /// Invalid candidates are logged by header name and length only.
-    pub fn from_headers(headers: &HeaderMap, accept: &[HeaderName]) -> (Self, CorrelationSource) {
+    /// The first valid value among the `accept` headers, else a new UUID v4;
+    /// and the first invalid candidate seen, if any, for the caller to log.
+    pub fn from_headers(headers: &HeaderMap, accept: &[HeaderName]) -> (Self, Option<Rejected>) {
+        let mut rejected = None;
         for name in accept {
             for value in headers.get_all(name) {
                 if is_valid(value.as_bytes()) {
-                    return (Self(value.clone()), CorrelationSource::Accepted);
+                    return (Self(value.clone()), rejected);
                 }
-                tracing::debug!(
-                    header = name.as_str(),
-                    length = value.len(),
-                    "discarded invalid correlation id"
-                );
+                rejected.get_or_insert_with(|| Rejected { header: name.clone(), length: value.len() });
             }
         }
-        (Self::generate(), CorrelationSource::Generated)
+        (Self::generate(), rejected)
     }
 
     pub fn generate() -> Self {
@@ -99,11 +97,8 @@ mod tests {
     #[test]
     fn first_valid_accept_header_wins() {
         let h = headers(&[("x-request-id", b"req-2"), ("x-correlation-id", b"corr-1")]);
-        let (id, source) = CorrelationId::from_headers(&h, &accept());
-        assert_eq!(
-            (id.as_str(), source),
-            ("corr-1", CorrelationSource::Accepted)
-        );
+        let (id, rejected) = CorrelationId::from_headers(&h, &accept());
+        assert_eq!((id.as_str(), rejected), ("corr-1", None));
     }
 
     #[test]
@@ -117,15 +112,18 @@ mod tests {
             "caf\u{e9}".as_bytes(),
         ] {
             let h = headers(&[("x-correlation-id", bad), ("x-request-id", b"ok-1")]);
-            let (id, _) = CorrelationId::from_headers(&h, &accept());
+            let (id, rejected) = CorrelationId::from_headers(&h, &accept());
             assert_eq!(id.as_str(), "ok-1");
+            let rejected = rejected.expect("the invalid value is reported");
+            assert_eq!(rejected.header.as_str(), "x-correlation-id");
+            assert_eq!(rejected.length, bad.len());
         }
     }
 
     #[test]
     fn generated_when_absent() {
-        let (id, source) = CorrelationId::from_headers(&HeaderMap::new(), &accept());
-        assert_eq!(source, CorrelationSource::Generated);
+        let (id, rejected) = CorrelationId::from_headers(&HeaderMap::new(), &accept());
+        assert_eq!(rejected, None);
         assert!(uuid::Uuid::parse_str(id.as_str()).is_ok());
         assert_ne!(id, CorrelationId::generate());
     }

@@ -1,8 +1,12 @@
 //! Request-side context: what the proxy decides about a request before
 //! forwarding it. Each decision is made once and carried in the [`Exchange`](crate::exchange::Exchange).
 
+pub mod baggage;
 mod correlation;
 mod route;
+pub mod spans;
+pub mod trace_context;
 
-pub use correlation::{CorrelationId, CorrelationSource};
+pub use correlation::{CorrelationId, Rejected};
 pub use route::{Handler, RouteTable};
+pub use spans::ExchangeTrace;

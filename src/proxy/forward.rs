@@ -12,6 +12,8 @@ use hyper::body::Incoming;
 use super::headers::{append_forwarded, remove_hop_by_hop};
 use crate::body::{RequestBody, RequestStats};
 use crate::config::UpstreamUrl;
+use crate::context::baggage::BAGGAGE;
+use crate::context::trace_context::{TRACEPARENT, TRACESTATE};
 use crate::context::CorrelationId;
 
 /// Where requests go, with the parts every request needs precomputed.
@@ -24,6 +26,20 @@ pub struct Target {
 }
 
 impl Target {
+    /// The upstream URL of a request target, for the client span's `url.full`.
+    pub fn full_url(&self, target: &str) -> String {
+        format!("{}://{}{}{}", self.scheme, self.authority, self.base_path, target)
+    }
+
+    pub fn host(&self) -> &str {
+        self.authority.host()
+    }
+
+    pub fn port(&self) -> u16 {
+        let default = if self.scheme == Scheme::HTTPS { 443 } else { 80 };
+        self.authority.port_u16().unwrap_or(default)
+    }
+
     pub fn new(url: &UpstreamUrl) -> Self {
         Self {
             scheme: url.scheme.clone(),
@@ -59,37 +75,50 @@ pub struct ClientSide {
     pub tls: bool,
 }
 
+/// Headers the proxy sets on the upstream request.
+pub struct Outbound<'a> {
+    pub correlation: (&'a HeaderName, &'a CorrelationId),
+    pub baggage: HeaderValue,
+    /// `traceparent` and the `tracestate` to pass on; `None` with tracing off,
+    /// which leaves the client's trace headers untouched.
+    pub trace: Option<(HeaderValue, Option<Vec<HeaderValue>>)>,
+    pub upgrade: bool,
+}
+
 /// Rewrites the client's request for the upstream.
 pub fn upstream_request(
     req: Request<Incoming>,
     target: &Target,
     client: ClientSide,
-    correlation: (&HeaderName, &CorrelationId),
-    upgrade: bool,
+    outbound: Outbound<'_>,
     body_limit: Option<u64>,
     stats: Arc<RequestStats>,
 ) -> Result<Request<RequestBody>, http::Error> {
     let (mut parts, body) = req.into_parts();
-    let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    let original_host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
 
     parts.uri = target.uri(parts.uri.path_and_query())?;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
-    remove_hop_by_hop(headers, upgrade);
+    remove_hop_by_hop(headers, outbound.upgrade);
     let proto = if client.tls { "https" } else { "http" };
     append_forwarded(headers, client.addr.ip(), proto, original_host);
     headers.insert(header::HOST, target.host_header.clone());
-    headers.insert(correlation.0.clone(), correlation.1.header_value().clone());
+    headers.insert(outbound.correlation.0.clone(), outbound.correlation.1.header_value().clone());
+    headers.insert(&BAGGAGE, outbound.baggage);
+    if let Some((traceparent, tracestate)) = outbound.trace {
+        headers.insert(&TRACEPARENT, traceparent);
+        headers.remove(&TRACESTATE);
+        for value in tracestate.into_iter().flatten() {
+            headers.append(&TRACESTATE, value);
+        }
+    }
 
-    Ok(Request::from_parts(
-        parts,
-        RequestBody::new(body, body_limit, stats),
-    ))
+    Ok(Request::from_parts(parts, RequestBody::new(body, body_limit, stats)))
 }
 
 /// Prepares the upstream's response head for the client.

@@ -23,15 +23,18 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use http::uri::PathAndQuery;
 use http::{header, HeaderName, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::{ObservedBody, Recorder, RequestStats, ResponseBody};
 use crate::config::Config;
-use crate::context::{CorrelationId, RouteTable};
+use crate::context::{baggage, spans, trace_context, CorrelationId, RouteTable};
 use crate::exchange::Exchange;
+use crate::redact::Redactor;
+use crate::telemetry::Tracing;
 use crate::sinks::Sinks;
 use crate::upstream::UpstreamClient;
 
@@ -50,11 +53,19 @@ pub struct Proxy {
     max_header_bytes: usize,
     max_headers: usize,
     max_request_body: Option<u64>,
+    tracing: Option<Arc<Tracing>>,
+    redactor: Arc<Redactor>,
     sinks: Arc<Sinks>,
 }
 
 impl Proxy {
-    pub fn new(config: &Config, client: UpstreamClient, sinks: Sinks) -> Self {
+    pub fn new(
+        config: &Config,
+        client: UpstreamClient,
+        tracing: Option<Arc<Tracing>>,
+        redactor: Arc<Redactor>,
+        sinks: Sinks,
+    ) -> Self {
         Self {
             target: Target::new(&config.upstream.url),
             client,
@@ -71,89 +82,132 @@ impl Proxy {
             max_header_bytes: config.listener.max_header_bytes.0 as usize,
             max_headers: config.listener.max_headers,
             max_request_body: config.listener.max_request_body.map(|b| b.0),
+            tracing,
+            redactor,
             sinks: Arc::new(sinks),
         }
     }
 
     async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
-        let start = Instant::now();
-        let (correlation_id, _) =
-            CorrelationId::from_headers(req.headers(), &self.correlation_accept);
-        let exchange = Exchange {
-            handler: self.routes.classify(req.uri().path()).clone(),
-            target: req
-                .uri()
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| "/".parse().expect("/ is a valid path")),
-            method: req.method().clone(),
-            version: req.version(),
-            client_addr: client.addr,
-            start,
-            correlation_id,
-        };
-        let mut recorder = Recorder::new(exchange, self.sinks.clone());
+        let mut recorder = Recorder::new(self.exchange(&req, client), self.sinks.clone());
 
         if let Err(kind) = self.check_limits(&req) {
             return self.reply_error(recorder, ProxyError::bare(kind));
         }
 
-        let upgrade =
-            headers::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let upgrade = headers::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let stats = Arc::new(RequestStats::default());
         recorder.set_request_stats(stats.clone());
-        let correlation = (
-            &self.correlation_header,
-            &recorder.exchange().correlation_id,
-        );
+        let outbound = self.outbound(&mut recorder, &req, upgrade.is_some());
         let upstream_req = match forward::upstream_request(
             req,
             &self.target,
             client,
-            correlation,
-            upgrade.is_some(),
+            outbound,
             self.max_request_body,
             stats.clone(),
         ) {
             Ok(r) => r,
-            Err(e) => {
-                return self.reply_error(recorder, ProxyError::new(ProxyErrorKind::BadRequest, e))
-            }
+            Err(e) => return self.reply_error(recorder, ProxyError::new(ProxyErrorKind::BadRequest, e)),
         };
 
         let sent = Instant::now();
-        let mut response =
-            match tokio::time::timeout(self.response_timeout, self.client.request(upstream_req))
-                .await
-            {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => {
-                    let kind = if stats.too_large() {
-                        ProxyErrorKind::RequestTooLarge
-                    } else {
-                        classify_upstream(&e)
-                    };
-                    return self.reply_error(recorder, ProxyError::new(kind, e));
-                }
-                Err(_) => {
-                    return self.reply_error(recorder, ProxyError::bare(ProxyErrorKind::Timeout))
-                }
-            };
+        let upstream = tokio::time::timeout(self.response_timeout, self.client.request(upstream_req));
+        let mut response = match upstream.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                let kind = if stats.too_large() { ProxyErrorKind::RequestTooLarge } else { classify_upstream(&e) };
+                return self.reply_error(recorder, ProxyError::new(kind, e));
+            }
+            Err(_) => return self.reply_error(recorder, ProxyError::bare(ProxyErrorKind::Timeout)),
+        };
         recorder.upstream_responded(response.status().as_u16(), sent.elapsed());
 
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_upgrade)) = (switching, upgrade) {
             upgrade::spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response));
         }
-        let correlation = (
-            &self.correlation_header,
-            &recorder.exchange().correlation_id,
-        );
+        let correlation = (&self.correlation_header, &recorder.exchange().correlation_id);
         forward::client_response_head(&mut response, correlation, switching);
         recorder.responding(response.status().as_u16());
-        response.map(|body| {
-            ObservedBody::new(ResponseBody::upstream(body, self.idle_timeout), recorder)
-        })
+        response.map(|body| ObservedBody::new(ResponseBody::upstream(body, self.idle_timeout), recorder))
+    }
+
+    /// The request-side context: correlation ID, handler, and the server span.
+    fn exchange(&self, req: &Request<Incoming>, client: ClientSide) -> Exchange {
+        let start = Instant::now();
+        let (correlation_id, rejected) = CorrelationId::from_headers(req.headers(), &self.correlation_accept);
+        let handler = self.routes.classify(req.uri().path()).clone();
+        let trace = self.tracing.as_ref().map(|tracing| {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().host());
+            spans::start_server(
+                tracing.tracer(),
+                &spans::RequestFacts {
+                    method: req.method(),
+                    handler: &handler,
+                    path: req.uri().path(),
+                    scheme: if client.tls { "https" } else { "http" },
+                    version: req.version(),
+                    headers: req.headers(),
+                    host: host.map(|h| h.split(':').next().unwrap_or(h)),
+                    correlation_id: correlation_id.as_str(),
+                    start: SystemTime::now(),
+                },
+            )
+        });
+        let exchange = Exchange {
+            handler,
+            target: req.uri().path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")),
+            method: req.method().clone(),
+            version: req.version(),
+            client_addr: client.addr,
+            start,
+            correlation_id,
+            trace,
+        };
+        if let Some(rejected) = rejected {
+            let ids = exchange.trace_ids();
+            tracing::debug!(
+                correlation_id = exchange.correlation_id.as_str(),
+                trace_id = ids.as_ref().map(|i| i.0.as_str()),
+                span_id = ids.as_ref().map(|i| i.1.as_str()),
+                header = rejected.header.as_str(),
+                length = rejected.length,
+                "discarded an invalid inbound correlation id"
+            );
+        }
+        exchange
+    }
+
+    /// Starts the client span and decides the propagation headers.
+    fn outbound<'a>(&'a self, recorder: &'a mut Recorder, req: &Request<Incoming>, upgrade: bool) -> forward::Outbound<'a> {
+        if let Some(tracing) = &self.tracing {
+            let target = recorder.exchange().target.clone();
+            let facts = spans::UpstreamFacts {
+                method: req.method(),
+                host: self.target.host(),
+                port: self.target.port(),
+                url: &|| self.target.full_url(&self.redactor.target(target.as_str())),
+            };
+            recorder.with_trace(|trace| spans::start_client(tracing.tracer(), trace, facts));
+        }
+        let exchange = recorder.exchange();
+        let trace = exchange.trace.as_ref().map(|trace| {
+            let upstream = trace.upstream_context();
+            let tracestate = trace_context::extract(req.headers())
+                .and_then(|_| trace_context::valid_tracestate(req.headers()));
+            (trace_context::traceparent_value(&upstream), tracestate)
+        });
+        forward::Outbound {
+            correlation: (&self.correlation_header, &exchange.correlation_id),
+            baggage: baggage::merged(req.headers(), &exchange.correlation_id),
+            trace,
+            upgrade,
+        }
     }
 
     /// Limits checked before anything is sent upstream. hyper enforces larger
@@ -176,18 +230,17 @@ impl Proxy {
 
     fn reply_error(&self, mut recorder: Recorder, error: ProxyError) -> Response<ProxyBody> {
         let exchange = recorder.exchange();
+        let ids = exchange.trace_ids();
+        let trace_id = ids.as_ref().map(|i| i.0.as_str());
         tracing::warn!(
             correlation_id = exchange.correlation_id.as_str(),
+            trace_id,
+            span_id = ids.as_ref().map(|i| i.1.as_str()),
             error_type = error.kind.as_str(),
             error = %error,
             "proxy answered with an error"
         );
-        let response = error_response(
-            error.kind,
-            &self.correlation_header,
-            &exchange.correlation_id,
-            None,
-        );
+        let response = error_response(error.kind, &self.correlation_header, &exchange.correlation_id, trace_id);
         recorder.failed(error.kind);
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))

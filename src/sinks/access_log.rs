@@ -23,11 +23,18 @@ impl Sink for AccessLog {
             return;
         }
         let e = &c.exchange;
+        let ids = e.trace_ids();
+        let (trace_id, span_id) = match &ids {
+            Some((t, s)) => (Some(t.as_str()), Some(s.as_str())),
+            None => (None, None),
+        };
         // Microsecond resolution, without float noise in the log line.
         let millis = |d: std::time::Duration| (d.as_micros() as f64) / 1e3;
         tracing::info!(
             target: "access",
             correlation_id = e.correlation_id.as_str(),
+            trace_id,
+            span_id,
             method = e.method.as_str(),
             path = %self.redactor.target(e.target.as_str()),
             handler = &*e.handler.name,

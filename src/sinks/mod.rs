@@ -2,8 +2,10 @@
 //! none may block: anything slow happens behind a bounded queue.
 
 mod access_log;
+mod spans;
 
 pub use access_log::AccessLog;
+pub use spans::{SpanSink, CLIENT_ABORT};
 
 use crate::exchange::Completion;
 

@@ -1,0 +1,178 @@
+//! The tracer provider: sampler, resource, OTLP exporter (gRPC or
+//! HTTP/protobuf) behind the bounded [`QueueingSpanProcessor`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use opentelemetry_semantic_conventions::resource as semres;
+
+use super::span_queue::QueueingSpanProcessor;
+use crate::config::{Config, OtlpProtocol, Sampler, ServiceConfig, TracingConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TracingError {
+    #[error("cannot build the OTLP span exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("invalid OTLP header {0:?}")]
+    Header(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// A running tracer provider. Cheap to share; [`Tracing::shutdown`] flushes.
+pub struct Tracing {
+    tracer: SdkTracer,
+    provider: SdkTracerProvider,
+    queue: QueueingSpanProcessor,
+    dropped: Arc<AtomicU64>,
+    export_timeout: Duration,
+}
+
+impl Tracing {
+    /// `None` when tracing is disabled: then nothing on the request path touches it.
+    pub fn start(config: &Config) -> Result<Option<Self>, TracingError> {
+        if !config.tracing.enabled {
+            return Ok(None);
+        }
+        let otlp = &config.tracing.otlp;
+        let dropped = Arc::new(AtomicU64::new(0));
+        let resource = resource(&config.service);
+        let mut exporter = exporter(&config.tracing)?;
+        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
+        let queue = QueueingSpanProcessor::start(exporter, otlp.max_queue_size, otlp.timeout, dropped.clone());
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(sampler(&config.tracing))
+            .with_resource(resource)
+            .with_span_processor(queue.clone())
+            .build();
+        let scope = InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        let tracer = provider.tracer_with_scope(scope);
+        Ok(Some(Self { tracer, provider, queue, dropped, export_timeout: otlp.timeout }))
+    }
+
+    pub fn tracer(&self) -> &SdkTracer {
+        &self.tracer
+    }
+
+    /// Spans not delivered so far: queue full, or export failed or timed out.
+    pub fn dropped_spans(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Exports what is queued now (tests and the demo use it).
+    pub async fn flush(&self) {
+        self.queue.flush(self.export_timeout).await;
+    }
+
+    /// Exports what is queued, then stops the exporter, within the export timeout.
+    pub async fn shutdown(&self) {
+        self.queue.shutdown(self.export_timeout).await;
+        let _ = self.provider.shutdown();
+    }
+}
+
+fn sampler(config: &TracingConfig) -> SdkSampler {
+    let ratio = SdkSampler::TraceIdRatioBased(config.ratio);
+    match config.sampler {
+        Sampler::AlwaysOn => SdkSampler::AlwaysOn,
+        Sampler::AlwaysOff => SdkSampler::AlwaysOff,
+        Sampler::Traceidratio => ratio,
+        Sampler::ParentbasedAlwaysOn => SdkSampler::ParentBased(Box::new(SdkSampler::AlwaysOn)),
+        Sampler::ParentbasedAlwaysOff => SdkSampler::ParentBased(Box::new(SdkSampler::AlwaysOff)),
+        Sampler::ParentbasedTraceidratio => SdkSampler::ParentBased(Box::new(ratio)),
+    }
+}
+
+/// `[service]` plus its `resource_attributes` (which already hold
+/// `OTEL_RESOURCE_ATTRIBUTES`), so the SDK's own environment detector is not used.
+fn resource(service: &ServiceConfig) -> Resource {
+    let mut attributes = vec![KeyValue::new(semres::SERVICE_NAME, service.name.clone())];
+    let optional = [
+        (semres::SERVICE_VERSION, &service.version),
+        (semres::SERVICE_NAMESPACE, &service.namespace),
+        ("deployment.environment.name", &service.environment),
+    ];
+    for (key, value) in optional {
+        if !value.is_empty() {
+            attributes.push(KeyValue::new(key, value.clone()));
+        }
+    }
+    for (key, value) in &service.resource_attributes {
+        attributes.push(KeyValue::new(key.clone(), value.clone()));
+    }
+    Resource::builder_empty().with_attributes(attributes).build()
+}
+
+fn exporter(config: &TracingConfig) -> Result<opentelemetry_otlp::SpanExporter, TracingError> {
+    let otlp = &config.otlp;
+    let builder = opentelemetry_otlp::SpanExporter::builder();
+    let exporter = match otlp.protocol {
+        OtlpProtocol::Grpc => {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            for (key, value) in &otlp.headers {
+                let key = tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| TracingError::Header(key.clone()))?;
+                let value = value.expose().parse().map_err(|_| TracingError::Header(key.to_string()))?;
+                metadata.insert(key, value);
+            }
+            builder
+                .with_tonic()
+                .with_endpoint(otlp.endpoint.clone())
+                .with_timeout(otlp.timeout)
+                .with_metadata(metadata)
+                .build()?
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let headers: HashMap<String, String> =
+                otlp.headers.iter().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect();
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(crate::tls::client_config(None)?)
+                .https_or_http()
+                .enable_http1()
+                .build();
+            let client = opentelemetry_http::hyper::HyperClient::new(connector, otlp.timeout, None);
+            builder
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(http_traces_url(&otlp.endpoint))
+                .with_timeout(otlp.timeout)
+                .with_headers(headers)
+                .with_http_client(client)
+                .build()?
+        }
+    };
+    Ok(exporter)
+}
+
+/// The OTLP/HTTP traces URL: `/v1/traces` appended to a base endpoint, as the
+/// OpenTelemetry specification does for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+pub fn http_traces_url(endpoint: &str) -> String {
+    let base = endpoint.trim_end_matches('/');
+    if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_traces_url;
+
+    #[test]
+    fn traces_path_is_appended_once() {
+        assert_eq!(http_traces_url("http://c:4318"), "http://c:4318/v1/traces");
+        assert_eq!(http_traces_url("http://c:4318/"), "http://c:4318/v1/traces");
+        assert_eq!(http_traces_url("http://c:4318/v1/traces"), "http://c:4318/v1/traces");
+        assert_eq!(http_traces_url("https://c/otlp"), "https://c/otlp/v1/traces");
+    }
+}
