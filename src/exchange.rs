@@ -31,7 +31,9 @@ pub struct Exchange {
 impl Exchange {
     /// Trace and span id as hex, for log lines and error bodies.
     pub fn trace_ids(&self) -> Option<(String, String)> {
-        self.trace.as_ref().map(|t| (t.trace_id().to_string(), t.span_id().to_string()))
+        self.trace
+            .as_ref()
+            .map(|t| (t.trace_id().to_string(), t.span_id().to_string()))
     }
 }
 

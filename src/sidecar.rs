@@ -49,7 +49,10 @@ impl Sidecar {
 
     /// As [`start`](Self::start), with a tracer provider built by the caller
     /// (the demo uses one that keeps spans in memory).
-    pub async fn start_with_tracing(config: Config, tracing: Option<Tracing>) -> Result<Self, StartError> {
+    pub async fn start_with_tracing(
+        config: Config,
+        tracing: Option<Tracing>,
+    ) -> Result<Self, StartError> {
         let client = upstream::client(&config.upstream)?;
         let redactor = Arc::new(Redactor::new(&config.sentry));
         let tracing = tracing.map(Arc::new);
@@ -60,7 +63,13 @@ impl Sidecar {
         if config.logging.access_log {
             sinks = sinks.with(AccessLog::new(redactor.clone()));
         }
-        let proxy = Arc::new(Proxy::new(&config, client, tracing.clone(), redactor, sinks));
+        let proxy = Arc::new(Proxy::new(
+            &config,
+            client,
+            tracing.clone(),
+            redactor,
+            sinks,
+        ));
         let tls = match &config.listener.tls {
             Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
             None => None,

@@ -22,7 +22,9 @@ pub fn merged(headers: &HeaderMap, correlation: &CorrelationId) -> HeaderValue {
     let mut members = 1;
     for value in headers.get_all(&BAGGAGE) {
         for member in value.as_bytes().split(|b| *b == b',') {
-            let Some(member) = valid_member(member) else { continue };
+            let Some(member) = valid_member(member) else {
+                continue;
+            };
             if member_key(member) == KEY
                 || members == MAX_MEMBERS
                 || out.len() + member.len() + own.len() + 2 > MAX_BYTES
@@ -35,7 +37,8 @@ pub fn merged(headers: &HeaderMap, correlation: &CorrelationId) -> HeaderValue {
         }
     }
     out.push_str(&own);
-    HeaderValue::from_str(&out).expect("validated baggage members and an encoded id form a valid header value")
+    HeaderValue::from_str(&out)
+        .expect("validated baggage members and an encoded id form a valid header value")
 }
 
 /// A trimmed member `key=value(;property)*` if every part is well formed.
@@ -62,7 +65,8 @@ fn member_key(member: &str) -> &str {
 /// RFC 7230 `token`.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `baggage-octet`: printable ASCII except space, `"`, `,`, `;` and `\`.
@@ -104,23 +108,38 @@ mod tests {
     #[test]
     fn adds_correlation_id_to_client_members() {
         assert_eq!(merge(&[], "abc-1"), "correlation_id=abc-1");
-        assert_eq!(merge(&["userId=alice,isProduction=false"], "abc"), "userId=alice,isProduction=false,correlation_id=abc");
-        assert_eq!(merge(&["a=1;prop=x", "b=2"], "abc"), "a=1;prop=x,b=2,correlation_id=abc");
+        assert_eq!(
+            merge(&["userId=alice,isProduction=false"], "abc"),
+            "userId=alice,isProduction=false,correlation_id=abc"
+        );
+        assert_eq!(
+            merge(&["a=1;prop=x", "b=2"], "abc"),
+            "a=1;prop=x,b=2,correlation_id=abc"
+        );
     }
 
     #[test]
     fn client_correlation_member_is_replaced() {
-        assert_eq!(merge(&["correlation_id=forged,a=1"], "real"), "a=1,correlation_id=real");
+        assert_eq!(
+            merge(&["correlation_id=forged,a=1"], "real"),
+            "a=1,correlation_id=real"
+        );
     }
 
     #[test]
     fn invalid_members_are_dropped() {
-        assert_eq!(merge(&["good=1,bad value=2,=3,noequals,q=\"x\""], "id"), "good=1,correlation_id=id");
+        assert_eq!(
+            merge(&["good=1,bad value=2,=3,noequals,q=\"x\""], "id"),
+            "good=1,correlation_id=id"
+        );
     }
 
     #[test]
     fn ids_with_reserved_characters_are_encoded() {
-        assert_eq!(merge(&[], "a,b;c%d\\e\"f"), "correlation_id=a%2Cb%3Bc%25d%5Ce%22f");
+        assert_eq!(
+            merge(&[], "a,b;c%d\\e\"f"),
+            "correlation_id=a%2Cb%3Bc%25d%5Ce%22f"
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ impl CorrelationId {
                 if is_valid(value.as_bytes()) {
                     return (Self(value.clone()), rejected);
                 }
-                rejected.get_or_insert_with(|| Rejected { header: name.clone(), length: value.len() });
+                rejected.get_or_insert_with(|| Rejected {
+                    header: name.clone(),
+                    length: value.len(),
+                });
             }
         }
         (Self::generate(), rejected)

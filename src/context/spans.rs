@@ -36,7 +36,12 @@ impl ExchangeTrace {
 
     /// The context to propagate upstream: the client span's.
     pub fn upstream_context(&self) -> SpanContext {
-        self.client.as_ref().unwrap_or(&self.server).span().span_context().clone()
+        self.client
+            .as_ref()
+            .unwrap_or(&self.server)
+            .span()
+            .span_context()
+            .clone()
     }
 }
 
@@ -60,7 +65,11 @@ pub fn start_server(tracer: &SdkTracer, facts: &RequestFacts<'_>) -> ExchangeTra
         None => Context::new(),
     };
     let span = tracer
-        .span_builder(format!("{} {}", method_name(facts.method), facts.handler.name))
+        .span_builder(format!(
+            "{} {}",
+            method_name(facts.method),
+            facts.handler.name
+        ))
         .with_kind(SpanKind::Server)
         .with_start_time(facts.start)
         .start_with_context(tracer, &parent);
@@ -75,7 +84,11 @@ pub fn start_server(tracer: &SdkTracer, facts: &RequestFacts<'_>) -> ExchangeTra
             KeyValue::new("network.protocol.version", protocol_version(facts.version)),
             KeyValue::new("correlation_id", facts.correlation_id.to_owned()),
         ];
-        if let Some(agent) = facts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+        if let Some(agent) = facts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
             attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
         }
         if let Some(host) = facts.host {
@@ -83,7 +96,10 @@ pub fn start_server(tracer: &SdkTracer, facts: &RequestFacts<'_>) -> ExchangeTra
         }
         span.set_attributes(attributes);
     }
-    ExchangeTrace { server, client: None }
+    ExchangeTrace {
+        server,
+        client: None,
+    }
 }
 
 /// What the client span needs from the upstream request.

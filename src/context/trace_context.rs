@@ -82,14 +82,21 @@ pub fn valid_tracestate(headers: &HeaderMap) -> Option<Vec<HeaderValue>> {
     if keys.is_empty() || keys.len() > MAX_TRACESTATE_MEMBERS {
         return None;
     }
-    Some(values.into_iter().filter(|v| !trim_ows(v.as_bytes()).is_empty()).cloned().collect())
+    Some(
+        values
+            .into_iter()
+            .filter(|v| !trim_ows(v.as_bytes()).is_empty())
+            .cloned()
+            .collect(),
+    )
 }
 
 /// `simple-key` or `tenant@system` per the W3C grammar.
 fn valid_key(key: &[u8]) -> bool {
     let rest_ok = |s: &[u8]| {
-        s.iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/'))
+        s.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+        })
     };
     match key.iter().position(|b| *b == b'@') {
         None => (1..=256).contains(&key.len()) && key[0].is_ascii_lowercase() && rest_ok(&key[1..]),
@@ -108,20 +115,33 @@ fn valid_key(key: &[u8]) -> bool {
 /// 1–256 printable characters without `,` or `=`, not ending in a space.
 fn valid_value(value: &[u8]) -> bool {
     (1..=256).contains(&value.len())
-        && value.iter().all(|b| (0x20..=0x7e).contains(b) && *b != b',' && *b != b'=')
+        && value
+            .iter()
+            .all(|b| (0x20..=0x7e).contains(b) && *b != b',' && *b != b'=')
         && value.last() != Some(&b' ')
 }
 
 /// The outbound `traceparent` for a span: always version 00, sampled flag only.
 pub fn traceparent_value(context: &SpanContext) -> HeaderValue {
     let flags = context.trace_flags() & TraceFlags::SAMPLED;
-    let text = format!("00-{}-{}-{:02x}", context.trace_id(), context.span_id(), flags.to_u8());
+    let text = format!(
+        "00-{}-{}-{:02x}",
+        context.trace_id(),
+        context.span_id(),
+        flags.to_u8()
+    );
     HeaderValue::from_str(&text).expect("hex digits and dashes are a valid header value")
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| *b != b' ' && *b != b'\t').unwrap_or(v.len());
-    let end = v.iter().rposition(|b| *b != b' ' && *b != b'\t').map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| *b != b' ' && *b != b'\t')
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -145,7 +165,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
-            map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         map
     }
@@ -166,18 +189,28 @@ mod tests {
             "00-12345678901234567890123456789012-1234567890123456-09",
         ] {
             let sc = parent(ok).unwrap_or_else(|| panic!("{ok:?} rejected"));
-            assert_eq!(sc.trace_id().to_string(), "12345678901234567890123456789012");
+            assert_eq!(
+                sc.trace_id().to_string(),
+                "12345678901234567890123456789012"
+            );
             assert_eq!(sc.span_id().to_string(), "1234567890123456");
             assert!(sc.is_remote());
         }
         assert!(parent(VALID).unwrap().is_sampled());
-        assert!(!parent("00-12345678901234567890123456789012-1234567890123456-00").unwrap().is_sampled());
+        assert!(
+            !parent("00-12345678901234567890123456789012-1234567890123456-00")
+                .unwrap()
+                .is_sampled()
+        );
     }
 
     /// The invalid cases of the W3C trace-context test suite (test/test.py).
     #[test]
     fn invalid_traceparents_start_a_new_trace() {
-        let too_long_trace = format!("00-{}3-1234567890123456-01", "12345678901234567890123456789012");
+        let too_long_trace = format!(
+            "00-{}3-1234567890123456-01",
+            "12345678901234567890123456789012"
+        );
         for bad in [
             "00-12345678901234567890123456789012-1234567890123456-01.",
             "00-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like",
@@ -228,14 +261,21 @@ mod tests {
         assert_eq!(state(&["foo=1,bar=2"]), Some(vec!["foo=1,bar=2".into()]));
         assert_eq!(state(&["foo=1", ""]), Some(vec!["foo=1".into()]));
         assert!(state(&["foo=1 \t , \t bar=2, \t baz=3"]).is_some());
-        let all_chars: String = (0x20u8..=0x7e).filter(|c| *c != b',' && *c != b'=').map(char::from).collect();
+        let all_chars: String = (0x20u8..=0x7e)
+            .filter(|c| *c != b',' && *c != b'=')
+            .map(char::from)
+            .collect();
         let key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
         assert!(state(&[&format!("{key}={all_chars}")]).is_some());
         assert!(state(&[&format!("{key}@a-z0-9_-*/={all_chars}")]).is_some());
         let thirty_two: Vec<String> = (1..=32).map(|i| format!("bar{i:02}={i:02}")).collect();
         assert!(state(&[&thirty_two.join(",")]).is_some());
         assert!(state(&["foo=1", &format!("{}=1", "z".repeat(256))]).is_some());
-        assert!(state(&["foo=1", &format!("{}@{}=1", "t".repeat(241), "v".repeat(14))]).is_some());
+        assert!(state(&[
+            "foo=1",
+            &format!("{}@{}=1", "t".repeat(241), "v".repeat(14))
+        ])
+        .is_some());
     }
 
     #[test]
@@ -272,6 +312,9 @@ mod tests {
             false,
             TraceState::default(),
         );
-        assert_eq!(traceparent_value(&sc), "00-00000000000000000000000000001234-000000000000abcd-01");
+        assert_eq!(
+            traceparent_value(&sc),
+            "00-00000000000000000000000000001234-000000000000abcd-01"
+        );
     }
 }

@@ -28,7 +28,10 @@ pub struct Target {
 impl Target {
     /// The upstream URL of a request target, for the client span's `url.full`.
     pub fn full_url(&self, target: &str) -> String {
-        format!("{}://{}{}{}", self.scheme, self.authority, self.base_path, target)
+        format!(
+            "{}://{}{}{}",
+            self.scheme, self.authority, self.base_path, target
+        )
     }
 
     pub fn host(&self) -> &str {
@@ -36,7 +39,11 @@ impl Target {
     }
 
     pub fn port(&self) -> u16 {
-        let default = if self.scheme == Scheme::HTTPS { 443 } else { 80 };
+        let default = if self.scheme == Scheme::HTTPS {
+            443
+        } else {
+            80
+        };
         self.authority.port_u16().unwrap_or(default)
     }
 
@@ -95,11 +102,12 @@ pub fn upstream_request(
     stats: Arc<RequestStats>,
 ) -> Result<Request<RequestBody>, http::Error> {
     let (mut parts, body) = req.into_parts();
-    let original_host = parts
-        .headers
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
 
     parts.uri = target.uri(parts.uri.path_and_query())?;
     parts.version = Version::HTTP_11;
@@ -108,7 +116,10 @@ pub fn upstream_request(
     let proto = if client.tls { "https" } else { "http" };
     append_forwarded(headers, client.addr.ip(), proto, original_host);
     headers.insert(header::HOST, target.host_header.clone());
-    headers.insert(outbound.correlation.0.clone(), outbound.correlation.1.header_value().clone());
+    headers.insert(
+        outbound.correlation.0.clone(),
+        outbound.correlation.1.header_value().clone(),
+    );
     headers.insert(&BAGGAGE, outbound.baggage);
     if let Some((traceparent, tracestate)) = outbound.trace {
         headers.insert(&TRACEPARENT, traceparent);
@@ -118,7 +129,10 @@ pub fn upstream_request(
         }
     }
 
-    Ok(Request::from_parts(parts, RequestBody::new(body, body_limit, stats)))
+    Ok(Request::from_parts(
+        parts,
+        RequestBody::new(body, body_limit, stats),
+    ))
 }
 
 /// Prepares the upstream's response head for the client.

@@ -34,8 +34,8 @@ use crate::config::Config;
 use crate::context::{baggage, spans, trace_context, CorrelationId, RouteTable};
 use crate::exchange::Exchange;
 use crate::redact::Redactor;
-use crate::telemetry::Tracing;
 use crate::sinks::Sinks;
+use crate::telemetry::Tracing;
 use crate::upstream::UpstreamClient;
 
 /// The body of every response the proxy sends.
@@ -95,7 +95,8 @@ impl Proxy {
             return self.reply_error(recorder, ProxyError::bare(kind));
         }
 
-        let upgrade = headers::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let upgrade =
+            headers::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let stats = Arc::new(RequestStats::default());
         recorder.set_request_stats(stats.clone());
         let outbound = self.outbound(&mut recorder, &req, upgrade.is_some());
@@ -108,15 +109,22 @@ impl Proxy {
             stats.clone(),
         ) {
             Ok(r) => r,
-            Err(e) => return self.reply_error(recorder, ProxyError::new(ProxyErrorKind::BadRequest, e)),
+            Err(e) => {
+                return self.reply_error(recorder, ProxyError::new(ProxyErrorKind::BadRequest, e))
+            }
         };
 
         let sent = Instant::now();
-        let upstream = tokio::time::timeout(self.response_timeout, self.client.request(upstream_req));
+        let upstream =
+            tokio::time::timeout(self.response_timeout, self.client.request(upstream_req));
         let mut response = match upstream.await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
-                let kind = if stats.too_large() { ProxyErrorKind::RequestTooLarge } else { classify_upstream(&e) };
+                let kind = if stats.too_large() {
+                    ProxyErrorKind::RequestTooLarge
+                } else {
+                    classify_upstream(&e)
+                };
                 return self.reply_error(recorder, ProxyError::new(kind, e));
             }
             Err(_) => return self.reply_error(recorder, ProxyError::bare(ProxyErrorKind::Timeout)),
@@ -127,16 +135,22 @@ impl Proxy {
         if let (true, Some(client_upgrade)) = (switching, upgrade) {
             upgrade::spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response));
         }
-        let correlation = (&self.correlation_header, &recorder.exchange().correlation_id);
+        let correlation = (
+            &self.correlation_header,
+            &recorder.exchange().correlation_id,
+        );
         forward::client_response_head(&mut response, correlation, switching);
         recorder.responding(response.status().as_u16());
-        response.map(|body| ObservedBody::new(ResponseBody::upstream(body, self.idle_timeout), recorder))
+        response.map(|body| {
+            ObservedBody::new(ResponseBody::upstream(body, self.idle_timeout), recorder)
+        })
     }
 
     /// The request-side context: correlation ID, handler, and the server span.
     fn exchange(&self, req: &Request<Incoming>, client: ClientSide) -> Exchange {
         let start = Instant::now();
-        let (correlation_id, rejected) = CorrelationId::from_headers(req.headers(), &self.correlation_accept);
+        let (correlation_id, rejected) =
+            CorrelationId::from_headers(req.headers(), &self.correlation_accept);
         let handler = self.routes.classify(req.uri().path()).clone();
         let trace = self.tracing.as_ref().map(|tracing| {
             let host = req
@@ -161,7 +175,11 @@ impl Proxy {
         });
         let exchange = Exchange {
             handler,
-            target: req.uri().path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")),
+            target: req
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
             method: req.method().clone(),
             version: req.version(),
             client_addr: client.addr,
@@ -184,7 +202,12 @@ impl Proxy {
     }
 
     /// Starts the client span and decides the propagation headers.
-    fn outbound<'a>(&'a self, recorder: &'a mut Recorder, req: &Request<Incoming>, upgrade: bool) -> forward::Outbound<'a> {
+    fn outbound<'a>(
+        &'a self,
+        recorder: &'a mut Recorder,
+        req: &Request<Incoming>,
+        upgrade: bool,
+    ) -> forward::Outbound<'a> {
         if let Some(tracing) = &self.tracing {
             let target = recorder.exchange().target.clone();
             let facts = spans::UpstreamFacts {
@@ -240,7 +263,12 @@ impl Proxy {
             error = %error,
             "proxy answered with an error"
         );
-        let response = error_response(error.kind, &self.correlation_header, &exchange.correlation_id, trace_id);
+        let response = error_response(
+            error.kind,
+            &self.correlation_header,
+            &exchange.correlation_id,
+            trace_id,
+        );
         recorder.failed(error.kind);
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))

@@ -17,7 +17,9 @@ pub struct SpanSink;
 
 impl Sink for SpanSink {
     fn record(&self, c: &Completion) {
-        let Some(trace) = &c.exchange.trace else { return };
+        let Some(trace) = &c.exchange.trace else {
+            return;
+        };
         let end = SystemTime::now();
 
         if let Some(client) = &trace.client {
@@ -31,7 +33,10 @@ impl Sink for SpanSink {
                     _ => None,
                 };
                 if let Some(status) = c.upstream_status {
-                    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+                    span.set_attribute(KeyValue::new(
+                        "http.response.status_code",
+                        i64::from(status),
+                    ));
                 }
                 if let Some(error) = error {
                     span.set_status(Status::error(error.clone()));
@@ -43,7 +48,10 @@ impl Sink for SpanSink {
 
         let span = trace.server.span();
         if span.is_recording() {
-            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(c.status)));
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(c.status),
+            ));
             let error = match (c.outcome, c.error_kind()) {
                 (Outcome::ClientAbort, _) => Some(CLIENT_ABORT.to_owned()),
                 (_, Some(kind)) => Some(kind.as_str().to_owned()),

@@ -50,6 +50,7 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
     let stdout_layer = match config.format {
         LogFormat::Json => json_layer(stdout).boxed(),
         LogFormat::Pretty => fmt::layer()
+            .with_ansi(io::IsTerminal::is_terminal(&io::stdout()))
             .with_writer(stdout)
             .with_span_events(FmtSpan::NONE)
             .boxed(),

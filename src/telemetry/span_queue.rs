@@ -21,6 +21,9 @@ const MAX_BATCH: usize = 512;
 /// How long a partial batch waits before it is exported anyway.
 const SCHEDULED_DELAY: Duration = Duration::from_millis(1000);
 
+// Nearly every message is a span, so boxing it would add an allocation per
+// span to save queue space only the rare control messages waste.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     Span(SpanData),
     Flush(oneshot::Sender<()>),
@@ -42,7 +45,12 @@ impl QueueingSpanProcessor {
         dropped: Arc<AtomicU64>,
     ) -> Self {
         let (queue, commands) = mpsc::channel(capacity.max(1));
-        tokio::spawn(export_loop(exporter, commands, export_timeout, dropped.clone()));
+        tokio::spawn(export_loop(
+            exporter,
+            commands,
+            export_timeout,
+            dropped.clone(),
+        ));
         Self { queue, dropped }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider, SpanExporter};
 use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::resource as semres;
 
@@ -41,12 +41,24 @@ impl Tracing {
         if !config.tracing.enabled {
             return Ok(None);
         }
+        Ok(Some(Self::with_exporter(
+            config,
+            exporter(&config.tracing)?,
+        )))
+    }
+
+    /// A provider exporting to `exporter` instead of OTLP (the demo keeps spans in memory).
+    pub fn with_exporter<E: SpanExporter + 'static>(config: &Config, mut exporter: E) -> Self {
         let otlp = &config.tracing.otlp;
         let dropped = Arc::new(AtomicU64::new(0));
         let resource = resource(&config.service);
-        let mut exporter = exporter(&config.tracing)?;
-        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-        let queue = QueueingSpanProcessor::start(exporter, otlp.max_queue_size, otlp.timeout, dropped.clone());
+        exporter.set_resource(&resource);
+        let queue = QueueingSpanProcessor::start(
+            exporter,
+            otlp.max_queue_size,
+            otlp.timeout,
+            dropped.clone(),
+        );
         let provider = SdkTracerProvider::builder()
             .with_sampler(sampler(&config.tracing))
             .with_resource(resource)
@@ -56,7 +68,13 @@ impl Tracing {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         let tracer = provider.tracer_with_scope(scope);
-        Ok(Some(Self { tracer, provider, queue, dropped, export_timeout: otlp.timeout }))
+        Self {
+            tracer,
+            provider,
+            queue,
+            dropped,
+            export_timeout: otlp.timeout,
+        }
     }
 
     pub fn tracer(&self) -> &SdkTracer {
@@ -109,7 +127,9 @@ fn resource(service: &ServiceConfig) -> Resource {
     for (key, value) in &service.resource_attributes {
         attributes.push(KeyValue::new(key.clone(), value.clone()));
     }
-    Resource::builder_empty().with_attributes(attributes).build()
+    Resource::builder_empty()
+        .with_attributes(attributes)
+        .build()
 }
 
 fn exporter(config: &TracingConfig) -> Result<opentelemetry_otlp::SpanExporter, TracingError> {
@@ -119,9 +139,13 @@ fn exporter(config: &TracingConfig) -> Result<opentelemetry_otlp::SpanExporter, 
         OtlpProtocol::Grpc => {
             let mut metadata = tonic::metadata::MetadataMap::new();
             for (key, value) in &otlp.headers {
-                let key = tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-                    .map_err(|_| TracingError::Header(key.clone()))?;
-                let value = value.expose().parse().map_err(|_| TracingError::Header(key.to_string()))?;
+                let key =
+                    tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
+                        .map_err(|_| TracingError::Header(key.clone()))?;
+                let value = value
+                    .expose()
+                    .parse()
+                    .map_err(|_| TracingError::Header(key.to_string()))?;
                 metadata.insert(key, value);
             }
             builder
@@ -132,8 +156,11 @@ fn exporter(config: &TracingConfig) -> Result<opentelemetry_otlp::SpanExporter, 
                 .build()?
         }
         OtlpProtocol::HttpProtobuf => {
-            let headers: HashMap<String, String> =
-                otlp.headers.iter().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect();
+            let headers: HashMap<String, String> = otlp
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+                .collect();
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(crate::tls::client_config(None)?)
                 .https_or_http()
@@ -172,7 +199,13 @@ mod tests {
     fn traces_path_is_appended_once() {
         assert_eq!(http_traces_url("http://c:4318"), "http://c:4318/v1/traces");
         assert_eq!(http_traces_url("http://c:4318/"), "http://c:4318/v1/traces");
-        assert_eq!(http_traces_url("http://c:4318/v1/traces"), "http://c:4318/v1/traces");
-        assert_eq!(http_traces_url("https://c/otlp"), "https://c/otlp/v1/traces");
+        assert_eq!(
+            http_traces_url("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            http_traces_url("https://c/otlp"),
+            "https://c/otlp/v1/traces"
+        );
     }
 }

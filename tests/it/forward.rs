@@ -1,40 +1,13 @@
 //! Forwarding is transparent: bodies stream both ways unbuffered, the target is
 //! byte-exact, headers are rewritten exactly as DESIGN.md's "Headers" says.
 
+use std::convert::Infallible;
+
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use serde_json::json;
 
 use crate::support::*;
-
-/// Answers with the request's method, URI and headers as JSON.
-async fn mirror() -> TestUpstream {
-    TestUpstream::start(|req| async move {
-        let headers: serde_json::Map<String, serde_json::Value> = req
-            .headers()
-            .keys()
-            .map(|k| {
-                let values: Vec<String> = req
-                    .headers()
-                    .get_all(k)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect();
-                (k.as_str().to_owned(), json!(values.join(" | ")))
-            })
-            .collect();
-        let seen = json!({"method": req.method().as_str(), "uri": req.uri().to_string(), "headers": headers});
-        Response::builder()
-            .header("connection", "x-response-hop")
-            .header("x-response-hop", "secret-hop")
-            .header("keep-alive", "timeout=5")
-            .header("x-from-upstream", "1")
-            .body(full(seen.to_string()))
-            .unwrap()
-    })
-    .await
-}
 
 #[tokio::test]
 async fn five_mib_bodies_round_trip_both_ways() {
@@ -76,8 +49,6 @@ async fn five_mib_bodies_round_trip_both_ways() {
     assert!(body == payload, "chunked 5 MiB body changed in transit");
     sidecar.stop().await;
 }
-
-use std::convert::Infallible;
 
 #[tokio::test]
 async fn streamed_response_is_not_buffered() {

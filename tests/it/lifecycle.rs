@@ -1,8 +1,9 @@
 //! The built binary as an operator runs it: logs its addresses, drains on
 //! SIGTERM, exits with the documented codes; and the demo runs standalone.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+
+use crate::support::spawn_binary;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,39 +14,7 @@ use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_otel-sidecar");
 
-/// The binary, started with `config`; returns it and its listener address
-/// read from the JSON "otel-sidecar started" log line.
-fn spawn_binary(config: &str) -> (Child, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sidecar.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--config", path.to_str().unwrap()])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let started = loop {
-        let line = rx.recv_timeout(STEP).expect("binary logs its start");
-        let json: serde_json::Value = serde_json::from_str(&line).expect("log lines are JSON");
-        if json["message"] == "otel-sidecar started" {
-            break json;
-        }
-    };
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    (child, started["listener"].as_str().unwrap().to_owned(), dir)
-}
-
-fn sigterm(child: &Child) {
+pub fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -53,7 +22,7 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
-fn wait_exit(child: &mut Child) -> i32 {
+pub fn wait_exit(child: &mut Child) -> i32 {
     for _ in 0..200 {
         if let Some(status) = child.try_wait().unwrap() {
             return status.code().unwrap_or(-1);
@@ -90,7 +59,8 @@ async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
          [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n",
         upstream.url()
     );
-    let (mut child, listener, _dir) = spawn_binary(&config);
+    let mut binary = spawn_binary(&config);
+    let listener = binary.listener.clone();
 
     let req = Request::post(format!("http://{listener}/api/generate"))
         .body(full("{}"))
@@ -99,7 +69,7 @@ async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
     let mut body = response.into_body();
     bounded("first chunk", body.frame()).await.unwrap().unwrap();
 
-    sigterm(&child);
+    sigterm(&binary.child);
     // New connections are refused once the listener closes; the stream goes on.
     let mut refused = false;
     for _ in 0..100 {
@@ -111,7 +81,7 @@ async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
     }
     assert!(refused, "listener still accepting after SIGTERM");
     assert!(
-        child.try_wait().unwrap().is_none(),
+        binary.child.try_wait().unwrap().is_none(),
         "exited before the stream finished"
     );
 
@@ -122,7 +92,7 @@ async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
         .to_bytes();
     assert_eq!(&rest[..], b"{\"done\":true}\n");
     assert_eq!(
-        tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
             .await
             .unwrap(),
         0
@@ -170,6 +140,8 @@ fn demo_runs_with_nothing_else() {
         "POST /v1/chat/completions",
         "request completed",
         "demo-request-42",
+        "SERVER POST /api/generate",
+        "CLIENT POST",
     ] {
         assert!(
             stdout.contains(expected),

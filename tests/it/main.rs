@@ -6,5 +6,8 @@ mod config;
 mod errors;
 mod forward;
 mod lifecycle;
+mod logs;
+mod otlp;
 mod protocols;
 mod support;
+mod tracing;

@@ -140,3 +140,109 @@ pub fn get(url: String) -> Request<TestBody> {
 pub fn json_body(bytes: &Bytes) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"))
 }
+
+/// Answers with the request's method, URI and headers as JSON.
+pub async fn mirror() -> TestUpstream {
+    TestUpstream::start(|req| async move {
+        let headers: serde_json::Map<String, serde_json::Value> = req
+            .headers()
+            .keys()
+            .map(|k| {
+                let values: Vec<String> = req
+                    .headers()
+                    .get_all(k)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect();
+                (k.as_str().to_owned(), serde_json::json!(values.join(" | ")))
+            })
+            .collect();
+        let seen = serde_json::json!({"method": req.method().as_str(), "uri": req.uri().to_string(), "headers": headers});
+        Response::builder()
+            .header("connection", "x-response-hop")
+            .header("x-response-hop", "secret-hop")
+            .header("keep-alive", "timeout=5")
+            .header("x-from-upstream", "1")
+            .body(full(seen.to_string()))
+            .unwrap()
+    })
+    .await
+}
+
+/// The built binary, running with a config file written to a temp dir.
+pub struct BinaryUnderTest {
+    pub child: std::process::Child,
+    /// The listener address from the JSON "otel-sidecar started" log line.
+    pub listener: String,
+    /// Every stdout line so far.
+    pub lines: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Holds the config file for the binary's lifetime.
+    _dir: tempfile::TempDir,
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_otel-sidecar");
+
+/// Starts the binary with `config` and waits for its start line on stdout.
+pub fn spawn_binary(config: &str) -> BinaryUnderTest {
+    spawn_binary_with_env(config, &[])
+}
+
+/// As [`spawn_binary`], with extra environment variables.
+pub fn spawn_binary_with_env(config: &str, env: &[(&str, &str)]) -> BinaryUnderTest {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sidecar.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", path.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("otel-sidecar started") {
+                let _ = started_tx.send(line.clone());
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let started = started_rx
+        .recv_timeout(STEP)
+        .expect("binary logs its start");
+    // JSON lines carry the address as a field; pretty lines as `listener=ADDR`.
+    let listener = match serde_json::from_str::<serde_json::Value>(&started) {
+        Ok(json) => json["listener"].as_str().unwrap().to_owned(),
+        Err(_) => started
+            .split("listener=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .to_owned(),
+    };
+    BinaryUnderTest {
+        child,
+        listener,
+        lines,
+        dir,
+    }
+}
+
+impl Drop for BinaryUnderTest {
+    /// A failing test must not leave the binary running (it would hold the
+    /// test harness's output open).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -2,9 +2,7 @@
 //! generate/chat requests (streamed and not), and what they produced.
 //! Needs no network and no other program.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,10 +10,14 @@ use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::Config;
+mod capture;
+
+use capture::{CapturedLogs, CapturedSpans};
+
+use crate::config::{Config, Sampler};
 use crate::mock_ollama::{MockOllama, MockOptions};
+use crate::telemetry::Tracing;
 use crate::Sidecar;
 
 const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
@@ -44,8 +46,11 @@ pub async fn run() -> anyhow::Result<()> {
     config.upstream.url = mock.url().parse().map_err(anyhow::Error::msg)?;
     config.listener.address = LOOPBACK;
     config.admin.address = LOOPBACK;
-    config.tracing.enabled = false;
-    let sidecar = Sidecar::start(config).await?;
+    config.tracing.sampler = Sampler::AlwaysOn;
+    config.service.name = "demo-agent-api".to_owned();
+    let spans = CapturedSpans::default();
+    let tracing = Tracing::with_exporter(&config, spans.clone());
+    let sidecar = Sidecar::start_with_tracing(config, Some(tracing)).await?;
     let proxy = format!("http://{}", sidecar.proxy_addr());
 
     println!("otel-sidecar demo\n=================");
@@ -90,6 +95,13 @@ pub async fn run() -> anyhow::Result<()> {
         send(&client, &proxy, method, path, body, correlation).await?;
     }
 
+    if let Some(tracing) = sidecar.tracing() {
+        tracing.flush().await;
+    }
+    println!("\n--- spans (exported over OTLP in production; one SERVER and one CLIENT per exchange) ---");
+    for line in spans.summaries() {
+        println!("{line}");
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     println!("\n--- access log lines (JSON, one per exchange; ship them to Loki) ---");
     for line in logs
@@ -162,40 +174,4 @@ async fn send(
     );
     println!("   {preview}…");
     Ok(())
-}
-
-/// Log lines kept in memory so the demo can print them after the requests.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for CapturedLogs {
-    type Writer = CapturedLogs;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }

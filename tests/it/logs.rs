@@ -1,0 +1,172 @@
+//! Logs as an operator collects them from the binary: JSON lines on stdout and
+//! in `logging.file`, carrying the ids of the exchange, never a secret.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+
+use crate::lifecycle::{sigterm, wait_exit};
+use crate::otlp::OtlpReceiver;
+use crate::support::*;
+
+const SECRETS: [&str; 6] = [
+    "AUTHZSECRET1",
+    "COOKIESECRET2",
+    "APIKEYSECRET3",
+    "QUERYSECRET4",
+    "QUERYSECRET5",
+    "PROXYAUTHSECRET6",
+];
+
+#[tokio::test]
+async fn json_logs_carry_the_exchange_ids_and_no_secrets() {
+    let receiver = OtlpReceiver::grpc().await;
+    let upstream = mirror().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log_file = dir.path().join("sidecar.log");
+    let config = format!(
+        "[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+         [upstream]\nurl = \"{}\"\n\
+         [tracing]\nsampler = \"always_on\"\n[tracing.otlp]\nendpoint = \"{}\"\n\
+         [logging]\nfile = \"{}\"\n",
+        upstream.url(),
+        receiver.endpoint(),
+        log_file.display()
+    );
+    let mut binary = spawn_binary(&config);
+    let req = Request::get(format!(
+        "http://{}/api/tags?api_key=QUERYSECRET4&token=QUERYSECRET5&model=llama",
+        binary.listener
+    ))
+    .header("authorization", "Bearer AUTHZSECRET1")
+    .header("cookie", "session=COOKIESECRET2")
+    .header("x-api-key", "APIKEYSECRET3")
+    .header("proxy-authorization", "Basic PROXYAUTHSECRET6")
+    .header("x-correlation-id", "log-test-1")
+    .body(full(Bytes::new()))
+    .unwrap();
+    let (parts, _) = send(&client(), req).await;
+    assert_eq!(parts.headers["x-correlation-id"], "log-test-1");
+    // Invalid inbound correlation id: discarded, logged by length only.
+    let req = Request::get(format!("http://{}/api/tags", binary.listener))
+        .header("x-correlation-id", "bad id with spaces APIKEYSECRET3")
+        .body(full(Bytes::new()))
+        .unwrap();
+    send(&client(), req).await;
+
+    sigterm(&binary.child);
+    let (code, binary) =
+        tokio::task::spawn_blocking(move || (wait_exit(&mut binary.child), binary))
+            .await
+            .unwrap();
+    assert_eq!(code, 0);
+    let spans = receiver.wait_for(2).await;
+    let server = spans
+        .iter()
+        .find(|s| {
+            s.span.kind == SpanKind::Server as i32
+                && s.str_attr("correlation_id").as_deref() == Some("log-test-1")
+        })
+        .expect("server span of the first request");
+
+    let stdout = binary.lines.lock().unwrap().clone();
+    let file = std::fs::read_to_string(&log_file).unwrap();
+    for (origin, lines) in [
+        ("stdout", stdout.clone()),
+        ("file", file.lines().map(str::to_owned).collect()),
+    ] {
+        let mut access = None;
+        for line in &lines {
+            for secret in SECRETS {
+                assert!(!line.contains(secret), "{origin}: {secret} leaked: {line}");
+            }
+            let json: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{origin}: not JSON ({e}): {line}"));
+            for field in ["timestamp", "level", "message", "target"] {
+                assert!(
+                    json.get(field).is_some(),
+                    "{origin}: {field} missing: {line}"
+                );
+            }
+            let stamp = json["timestamp"].as_str().unwrap();
+            assert!(
+                stamp.ends_with('Z') && stamp.contains('T'),
+                "RFC 3339 UTC: {stamp}"
+            );
+            if json["message"] == "request completed" && json["correlation_id"] == "log-test-1" {
+                access = Some(json);
+            }
+        }
+        let access = access.unwrap_or_else(|| panic!("{origin}: no access line in {lines:#?}"));
+        assert_eq!(access["trace_id"], server.trace_id().as_str(), "{origin}");
+        assert_eq!(access["span_id"], server.span_id().as_str(), "{origin}");
+        assert_eq!(access["method"], "GET");
+        assert_eq!(
+            access["path"],
+            "/api/tags?api_key=[REDACTED]&token=[REDACTED]&model=llama"
+        );
+        assert_eq!(access["handler"], "/api/tags");
+        assert_eq!(access["status"], 200);
+        assert_eq!(access["client_address"], "127.0.0.1");
+        assert_eq!(access["bytes_in"], 0);
+        assert!(access["bytes_out"].as_u64().unwrap() > 0);
+        assert!(access["duration_ms"].as_f64().unwrap() >= access["upstream_ms"].as_f64().unwrap());
+    }
+    let discarded = stdout
+        .iter()
+        .filter(|l| l.contains("discarded an invalid inbound correlation id"))
+        .count();
+    assert_eq!(discarded, 0, "debug line is off at level info");
+}
+
+#[tokio::test]
+async fn rust_log_overrides_the_level_and_pretty_format_is_plain_text() {
+    let upstream = mirror().await;
+    let config = format!(
+        "[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+         [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n[logging]\nlevel = \"error\"\n",
+        upstream.url()
+    );
+    // RUST_LOG=debug beats level = "error": the start line (info) appears.
+    let mut binary = spawn_binary_with_env(&config, &[("RUST_LOG", "debug")]);
+    let req = Request::get(format!("http://{}/x", binary.listener))
+        .header("x-correlation-id", "bad id")
+        .body(full(Bytes::new()))
+        .unwrap();
+    send(&client(), req).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = binary.lines.lock().unwrap().clone();
+    let discarded = lines
+        .iter()
+        .find(|l| l.contains("discarded an invalid inbound correlation id"))
+        .unwrap_or_else(|| panic!("debug line missing: {lines:#?}"));
+    let json: serde_json::Value = serde_json::from_str(discarded).unwrap();
+    assert_eq!(json["length"], 6);
+    assert!(
+        !discarded.contains("bad id"),
+        "the invalid value itself is never logged"
+    );
+    assert!(json["correlation_id"]
+        .as_str()
+        .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
+    sigterm(&binary.child);
+    tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
+        .await
+        .unwrap();
+
+    let pretty = config.replace("level = \"error\"", "level = \"info\"\nformat = \"pretty\"");
+    let mut binary = spawn_binary_with_env(&pretty, &[]);
+    let lines = binary.lines.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("otel-sidecar started") && !l.starts_with('{')),
+        "{lines:#?}"
+    );
+    sigterm(&binary.child);
+    tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
+        .await
+        .unwrap();
+}

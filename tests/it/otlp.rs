@@ -1,0 +1,223 @@
+//! A real OTLP receiver on loopback: tonic's gRPC server with the generated
+//! `TraceService`, or a hyper server taking protobuf on `POST /v1/traces`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use tokio::net::TcpListener;
+
+/// One received span with its resource attributes.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub span: Span,
+    pub resource: Vec<KeyValue>,
+}
+
+impl Received {
+    pub fn attr(&self, key: &str) -> Option<Value> {
+        find(&self.span.attributes, key)
+    }
+
+    pub fn str_attr(&self, key: &str) -> Option<String> {
+        match self.attr(key)? {
+            Value::StringValue(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn int_attr(&self, key: &str) -> Option<i64> {
+        match self.attr(key)? {
+            Value::IntValue(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn resource_attr(&self, key: &str) -> Option<String> {
+        match find(&self.resource, key)? {
+            Value::StringValue(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.span.end_time_unix_nano - self.span.start_time_unix_nano)
+    }
+}
+
+fn find(attrs: &[KeyValue], key: &str) -> Option<Value> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone()?.value)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Clone, Default)]
+struct Store(Arc<Mutex<Vec<Received>>>);
+
+impl Store {
+    fn add(&self, request: ExportTraceServiceRequest) {
+        let mut spans = self.0.lock().unwrap();
+        for resource_spans in request.resource_spans {
+            let resource = resource_spans
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                for span in scope.spans {
+                    spans.push(Received {
+                        span,
+                        resource: resource.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Store {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.add(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+pub struct OtlpReceiver {
+    pub addr: SocketAddr,
+    store: Store,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OtlpReceiver {
+    /// gRPC on `http://addr` (the OTLP default transport).
+    pub async fn grpc() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = Store::default();
+        let service = TraceServiceServer::new(store.clone());
+        let task = tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        Self { addr, store, task }
+    }
+
+    /// HTTP/protobuf on `http://addr/v1/traces`.
+    pub async fn http() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = Store::default();
+        let shared = store.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let store = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let store = store.clone();
+                            async move {
+                                let ok = req.method() == http::Method::POST
+                                    && req.uri().path() == "/v1/traces"
+                                    && req
+                                        .headers()
+                                        .get("content-type")
+                                        .is_some_and(|v| v == "application/x-protobuf");
+                                let body = req.into_body().collect().await.unwrap().to_bytes();
+                                let status = match ExportTraceServiceRequest::decode(body) {
+                                    Ok(request) if ok => {
+                                        store.add(request);
+                                        200
+                                    }
+                                    _ => 400,
+                                };
+                                let reply = ExportTraceServiceResponse {
+                                    partial_success: None,
+                                }
+                                .encode_to_vec();
+                                let mut response = Response::new(Full::new(Bytes::from(reply)));
+                                *response.status_mut() =
+                                    http::StatusCode::from_u16(status).unwrap();
+                                response.headers_mut().insert(
+                                    "content-type",
+                                    "application/x-protobuf".parse().unwrap(),
+                                );
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, store, task }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn spans(&self) -> Vec<Received> {
+        self.store.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until at least `n` spans arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            let spans = self.spans();
+            if spans.len() >= n {
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("expected {n} spans, got {:?}", self.spans().len());
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
