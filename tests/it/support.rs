@@ -232,7 +232,7 @@ pub fn spawn_binary_with_env(config: &str, env: &[(&str, &str)]) -> BinaryUnderT
         child,
         listener,
         lines,
-        dir,
+        _dir: dir,
     }
 }
 
