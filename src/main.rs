@@ -11,6 +11,9 @@ use otel_sidecar::cli::{Cli, Command, ConfigArg};
 use otel_sidecar::config::{self, Config};
 use otel_sidecar::{demo, telemetry, Sidecar};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
