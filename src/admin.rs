@@ -15,10 +15,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Secret;
+use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 use crate::readiness::Readiness;
 
 pub struct Admin {
     pub readiness: Arc<Readiness>,
+    pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
 }
 
@@ -44,6 +46,14 @@ impl Admin {
         }
         match path {
             "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.into()),
+            "/metrics" => {
+                let mut response = Response::new(Full::new(Bytes::from(self.metrics.encode())));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE),
+                );
+                response
+            }
             "/readyz" => match self.readiness.check() {
                 Ok(()) => json(StatusCode::OK, r#"{"status":"ready"}"#.into()),
                 Err(reason) => json(

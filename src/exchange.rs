@@ -66,6 +66,8 @@ pub struct Completion {
     pub first_byte: Option<Duration>,
     /// From sending upstream to the upstream's response headers.
     pub upstream_headers: Option<Duration>,
+    /// From sending upstream to the end of the exchange (the upstream's body end).
+    pub upstream_duration: Option<Duration>,
     /// From request start to the end of the response body.
     pub duration: Duration,
     pub bytes_in: u64,

@@ -16,6 +16,7 @@ pub mod context;
 pub mod demo;
 pub mod exchange;
 pub mod healthcheck;
+pub mod metrics;
 pub mod mock_ollama;
 pub mod proxy;
 pub mod readiness;
@@ -27,4 +28,4 @@ pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 
-pub use sidecar::{Sidecar, StartError};
+pub use sidecar::{Extras, Sidecar, StartError};

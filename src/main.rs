@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use otel_sidecar::cli::{Cli, Command, ConfigArg};
 use otel_sidecar::config::{self, Config};
-use otel_sidecar::{demo, telemetry, Sidecar};
+use otel_sidecar::{demo, telemetry, Extras, Sidecar};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -78,11 +78,13 @@ fn run(arg: &ConfigArg) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let _logs = match telemetry::init_logging(&config.logging) {
+    let logs = match telemetry::init_logging(&config.logging) {
         Ok(guards) => guards,
         Err(e) => return fail(EXIT_RUNTIME, &format!("cannot set up logging: {e}")),
     };
-    let result = runtime(config.runtime.worker_threads).and_then(|rt| rt.block_on(serve(config)));
+    let counters = logs.counters();
+    let result =
+        runtime(config.runtime.worker_threads).and_then(|rt| rt.block_on(serve(config, counters)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -92,8 +94,19 @@ fn run(arg: &ConfigArg) -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let sidecar = Sidecar::start(config).await?;
+async fn serve(
+    config: Config,
+    log_drop_counters: Vec<tracing_appender::non_blocking::ErrorCounter>,
+) -> anyhow::Result<()> {
+    let tracing = telemetry::Tracing::start(&config)?;
+    let sidecar = Sidecar::start_with(
+        config,
+        Extras {
+            tracing,
+            log_drop_counters,
+        },
+    )
+    .await?;
     shutdown_signal().await?;
     tracing::info!("shutdown signal received; draining");
     sidecar.stop().await;

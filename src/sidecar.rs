@@ -10,11 +10,13 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{self, Admin};
 use crate::config::Config;
-use crate::proxy::Proxy;
+use crate::context::RouteTable;
+use crate::metrics::{DropCounters, Metrics};
+use crate::proxy::{Proxy, ProxyParts};
 use crate::readiness::Readiness;
 use crate::redact::Redactor;
 use crate::server::{self, ConnectionSettings};
-use crate::sinks::{AccessLog, Sinks, SpanSink};
+use crate::sinks::{AccessLog, MetricsSink, Sinks, SpanSink};
 use crate::telemetry::{Tracing, TracingError};
 use crate::tls::{self, TlsError};
 use crate::upstream;
@@ -27,6 +29,15 @@ pub enum StartError {
     Tracing(#[from] TracingError),
     #[error(transparent)]
     Bind(#[from] io::Error),
+}
+
+/// Parts the caller may build instead of the sidecar.
+#[derive(Default)]
+pub struct Extras {
+    /// The tracer provider; `None` means tracing off.
+    pub tracing: Option<Tracing>,
+    /// Counters of log lines the writers dropped, for `sidecar_telemetry_dropped_total`.
+    pub log_drop_counters: Vec<tracing_appender::non_blocking::ErrorCounter>,
 }
 
 /// A running sidecar.
@@ -44,32 +55,49 @@ impl Sidecar {
     /// exporting spans as `[tracing]` says.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let tracing = Tracing::start(&config)?;
-        Self::start_with_tracing(config, tracing).await
+        Self::start_with(
+            config,
+            Extras {
+                tracing,
+                ..Extras::default()
+            },
+        )
+        .await
     }
 
-    /// As [`start`](Self::start), with a tracer provider built by the caller
-    /// (the demo uses one that keeps spans in memory).
-    pub async fn start_with_tracing(
-        config: Config,
-        tracing: Option<Tracing>,
-    ) -> Result<Self, StartError> {
+    /// As [`start`](Self::start), with parts built by the caller: `main`
+    /// passes its log writers' drop counters, the demo a tracer provider that
+    /// keeps spans in memory.
+    pub async fn start_with(config: Config, extras: Extras) -> Result<Self, StartError> {
         let client = upstream::client(&config.upstream)?;
         let redactor = Arc::new(Redactor::new(&config.sentry));
-        let tracing = tracing.map(Arc::new);
-        let mut sinks = Sinks::new();
+        let tracing = extras.tracing.map(Arc::new);
+        let drops = Arc::new(DropCounters {
+            spans: tracing
+                .as_ref()
+                .map(|t| t.dropped_counter())
+                .unwrap_or_default(),
+            ..DropCounters::default()
+        });
+        let _ = drops.logs.set(extras.log_drop_counters);
+        let routes = RouteTable::new(&config.metrics.routes);
+        let metrics = Arc::new(Metrics::new(&routes, config.metrics.max_models, drops));
+        let mut sinks = Sinks::new().with(MetricsSink::new(metrics.clone()));
         if tracing.is_some() {
             sinks = sinks.with(SpanSink);
         }
         if config.logging.access_log {
             sinks = sinks.with(AccessLog::new(redactor.clone()));
         }
-        let proxy = Arc::new(Proxy::new(
-            &config,
+        let parts = ProxyParts {
             client,
-            tracing.clone(),
+            routes,
+            tracing: tracing.clone(),
+            metrics: metrics.clone(),
             redactor,
             sinks,
-        ));
+        };
+        let proxy = Arc::new(Proxy::new(&config, parts));
         let tls = match &config.listener.tls {
             Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
             None => None,
@@ -105,6 +133,7 @@ impl Sidecar {
         });
         let admin = Arc::new(Admin {
             readiness: readiness.clone(),
+            metrics: metrics.clone(),
             token: config.admin.token.clone(),
         });
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, admin_stopping));

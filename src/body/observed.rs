@@ -39,6 +39,7 @@ pub struct Recorder {
     upstream_status: Option<u16>,
     first_byte: Option<Duration>,
     upstream_headers: Option<Duration>,
+    upstream_sent: Option<std::time::Instant>,
     proxy_error: Option<ProxyErrorKind>,
 }
 
@@ -52,6 +53,7 @@ impl Recorder {
             upstream_status: None,
             first_byte: None,
             upstream_headers: None,
+            upstream_sent: None,
             proxy_error: None,
         }
     }
@@ -71,6 +73,11 @@ impl Recorder {
 
     pub fn set_request_stats(&mut self, stats: Arc<RequestStats>) {
         self.request = Some(stats);
+    }
+
+    /// The request left for the upstream at `at`.
+    pub fn upstream_sent(&mut self, at: std::time::Instant) {
+        self.upstream_sent = Some(at);
     }
 
     /// The upstream answered with headers after `elapsed` since sending.
@@ -111,6 +118,7 @@ impl Recorder {
             upstream_status: self.upstream_status,
             first_byte: self.first_byte,
             upstream_headers: self.upstream_headers,
+            upstream_duration: self.upstream_sent.map(|at| at.elapsed()),
             bytes_in: self.request.as_ref().map_or(0, |r| r.bytes()),
             bytes_out,
         };

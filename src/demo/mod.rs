@@ -50,7 +50,11 @@ pub async fn run() -> anyhow::Result<()> {
     config.service.name = "demo-agent-api".to_owned();
     let spans = CapturedSpans::default();
     let tracing = Tracing::with_exporter(&config, spans.clone());
-    let sidecar = Sidecar::start_with_tracing(config, Some(tracing)).await?;
+    let extras = crate::Extras {
+        tracing: Some(tracing),
+        ..Default::default()
+    };
+    let sidecar = Sidecar::start_with(config, extras).await?;
     let proxy = format!("http://{}", sidecar.proxy_addr());
 
     println!("otel-sidecar demo\n=================");

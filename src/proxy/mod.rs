@@ -33,6 +33,7 @@ use crate::body::{ObservedBody, Recorder, RequestStats, ResponseBody};
 use crate::config::Config;
 use crate::context::{baggage, spans, trace_context, CorrelationId, RouteTable};
 use crate::exchange::Exchange;
+use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::sinks::Sinks;
 use crate::telemetry::Tracing;
@@ -54,22 +55,27 @@ pub struct Proxy {
     max_headers: usize,
     max_request_body: Option<u64>,
     tracing: Option<Arc<Tracing>>,
+    metrics: Arc<Metrics>,
     redactor: Arc<Redactor>,
     sinks: Arc<Sinks>,
 }
 
+/// What the proxy is built from besides the configuration.
+pub struct ProxyParts {
+    pub client: UpstreamClient,
+    pub routes: RouteTable,
+    pub tracing: Option<Arc<Tracing>>,
+    pub metrics: Arc<Metrics>,
+    pub redactor: Arc<Redactor>,
+    pub sinks: Sinks,
+}
+
 impl Proxy {
-    pub fn new(
-        config: &Config,
-        client: UpstreamClient,
-        tracing: Option<Arc<Tracing>>,
-        redactor: Arc<Redactor>,
-        sinks: Sinks,
-    ) -> Self {
+    pub fn new(config: &Config, parts: ProxyParts) -> Self {
         Self {
             target: Target::new(&config.upstream.url),
-            client,
-            routes: RouteTable::new(&config.metrics.routes),
+            client: parts.client,
+            routes: parts.routes,
             correlation_header: config.correlation.header.0.clone(),
             correlation_accept: config
                 .correlation
@@ -82,9 +88,10 @@ impl Proxy {
             max_header_bytes: config.listener.max_header_bytes.0 as usize,
             max_headers: config.listener.max_headers,
             max_request_body: config.listener.max_request_body.map(|b| b.0),
-            tracing,
-            redactor,
-            sinks: Arc::new(sinks),
+            tracing: parts.tracing,
+            metrics: parts.metrics,
+            redactor: parts.redactor,
+            sinks: Arc::new(parts.sinks),
         }
     }
 
@@ -115,6 +122,7 @@ impl Proxy {
         };
 
         let sent = Instant::now();
+        recorder.upstream_sent(sent);
         let upstream =
             tokio::time::timeout(self.response_timeout, self.client.request(upstream_req));
         let mut response = match upstream.await {
@@ -152,6 +160,8 @@ impl Proxy {
         let (correlation_id, rejected) =
             CorrelationId::from_headers(req.headers(), &self.correlation_accept);
         let handler = self.routes.classify(req.uri().path()).clone();
+        // Decremented by the metrics sink when the exchange completes.
+        self.metrics.http.handler(handler.index).in_flight.inc();
         let trace = self.tracing.as_ref().map(|tracing| {
             let host = req
                 .headers()

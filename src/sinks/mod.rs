@@ -2,9 +2,11 @@
 //! none may block: anything slow happens behind a bounded queue.
 
 mod access_log;
+mod metrics;
 mod spans;
 
 pub use access_log::AccessLog;
+pub use metrics::MetricsSink;
 pub use spans::{SpanSink, CLIENT_ABORT};
 
 use crate::exchange::Completion;

@@ -25,6 +25,11 @@ impl LogGuards {
     pub fn dropped_lines(&self) -> usize {
         self.counters.iter().map(ErrorCounter::dropped_lines).sum()
     }
+
+    /// The writers' drop counters, for `sidecar_telemetry_dropped_total{signal="logs"}`.
+    pub fn counters(&self) -> Vec<ErrorCounter> {
+        self.counters.clone()
+    }
 }
 
 /// Installs the global subscriber. `RUST_LOG`, when set, replaces `logging.level`.

@@ -86,6 +86,11 @@ impl Tracing {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// The counter behind [`dropped_spans`](Self::dropped_spans), for the metrics registry.
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
+    }
+
     /// Exports what is queued now (tests and the demo use it).
     pub async fn flush(&self) {
         self.queue.flush(self.export_timeout).await;

@@ -7,6 +7,7 @@ mod errors;
 mod forward;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod otlp;
 mod protocols;
 mod support;

@@ -1,0 +1,58 @@
+//! The metrics registry and the handles the request path records into.
+//!
+//! Label values are bounded before they reach a family: methods to the
+//! standard set (else `OTHER`), handlers to the configured routes (else
+//! `other`), statuses to three digits, models to the first `max_models`
+//! names (else `other`). Handles for a label set are looked up once and kept,
+//! so recording an exchange hashes no label strings.
+
+mod buckets;
+mod genai;
+mod http;
+mod labels;
+mod status_table;
+mod telemetry;
+
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+
+pub use genai::{GenAiMetrics, ModelLabels};
+pub use http::{HttpMetrics, RouteHandles};
+pub use labels::{method_index, method_label, TraceExemplar, METHOD_LABELS};
+pub use telemetry::DropCounters;
+
+use crate::context::RouteTable;
+
+/// The content type of the OpenMetrics text exposition.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Every family the sidecar exposes, registered once.
+pub struct Metrics {
+    registry: Registry,
+    pub http: HttpMetrics,
+    pub genai: GenAiMetrics,
+}
+
+impl Metrics {
+    pub fn new(routes: &RouteTable, max_models: usize, drops: Arc<DropCounters>) -> Self {
+        let mut registry = Registry::default();
+        let http = HttpMetrics::register(&mut registry, routes);
+        let genai = GenAiMetrics::register(&mut registry, max_models);
+        telemetry::register(&mut registry, drops);
+        Self {
+            registry,
+            http,
+            genai,
+        }
+    }
+
+    /// The OpenMetrics text exposition, ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,68 @@
+//! The sidecar's own health: telemetry it had to drop, and its build.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Counts of telemetry dropped so that traffic never waits for it. Each
+/// signal's pipeline owns its counter; the registry reads them at scrape time.
+#[derive(Debug, Default)]
+pub struct DropCounters {
+    pub spans: Arc<AtomicU64>,
+    pub sentry_events: Arc<AtomicU64>,
+    /// The log writers' own counters (set once logging is initialised).
+    pub logs: OnceLock<Vec<tracing_appender::non_blocking::ErrorCounter>>,
+}
+
+impl DropCounters {
+    fn values(&self) -> [(&'static str, u64); 3] {
+        let logs = self
+            .logs
+            .get()
+            .map_or(0, |c| c.iter().map(|c| c.dropped_lines() as u64).sum());
+        [
+            ("spans", self.spans.load(Ordering::Relaxed)),
+            ("sentry_events", self.sentry_events.load(Ordering::Relaxed)),
+            ("logs", logs),
+        ]
+    }
+}
+
+#[derive(Debug)]
+struct DropCollector(Arc<DropCounters>);
+
+impl Collector for DropCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "sidecar_telemetry_dropped",
+            "Telemetry items dropped so that requests never wait, by signal.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (signal, value) in self.0.values() {
+            let labels = [("signal", signal)];
+            let metric = family.encode_family(&labels)?;
+            ConstCounter::new(value).encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn register(registry: &mut Registry, drops: Arc<DropCounters>) {
+    registry.register_collector(Box::new(DropCollector(drops)));
+    let build = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+    build
+        .get_or_create(&[("version", env!("CARGO_PKG_VERSION"))])
+        .set(1);
+    registry.register(
+        "sidecar_build_info",
+        "Always 1; the labels describe the running build",
+        build,
+    );
+}
