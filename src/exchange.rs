@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use http::{Method, Version};
 
 use crate::context::{CorrelationId, ExchangeTrace, Handler};
+use crate::genai::{GenAiRoute, GenAiUsage, RequestInfo};
 use crate::proxy::ProxyErrorKind;
 
 /// Request-side context, built once in the listener's service and carried by
@@ -26,6 +27,8 @@ pub struct Exchange {
     pub start: Instant,
     /// The exchange's spans; `None` when tracing is off.
     pub trace: Option<ExchangeTrace>,
+    /// The GenAI route, when the path is one and `[genai] enabled`.
+    pub genai: Option<GenAiRoute>,
 }
 
 impl Exchange {
@@ -72,6 +75,40 @@ pub struct Completion {
     pub duration: Duration,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// GenAI usage, on GenAI routes.
+    pub genai: Option<GenAiCompletion>,
+}
+
+/// What a GenAI exchange asked for and got.
+#[derive(Debug, Clone)]
+pub struct GenAiCompletion {
+    pub route: GenAiRoute,
+    pub request: RequestInfo,
+    pub usage: GenAiUsage,
+    /// From request start to the first chunk with content.
+    pub time_to_first_token: Option<Duration>,
+}
+
+impl GenAiCompletion {
+    pub fn new(route: GenAiRoute, request: RequestInfo, usage: GenAiUsage, start: Instant) -> Self {
+        let time_to_first_token = usage
+            .first_token_at
+            .map(|at| at.saturating_duration_since(start));
+        Self {
+            route,
+            request,
+            usage,
+            time_to_first_token,
+        }
+    }
+
+    /// The model named in the request, else the one that answered.
+    pub fn model(&self) -> Option<&str> {
+        self.request
+            .model
+            .as_deref()
+            .or(self.usage.response_model.as_deref())
+    }
 }
 
 impl Completion {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod exchange;
+pub mod genai;
 pub mod healthcheck;
 pub mod metrics;
 pub mod mock_ollama;

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use super::{RequestStats, ResponseBodyError};
-use crate::exchange::{Completion, Exchange, Outcome, STATUS_CLIENT_CLOSED};
+use crate::exchange::{Completion, Exchange, GenAiCompletion, Outcome, STATUS_CLIENT_CLOSED};
+use crate::genai::{GenAiUsage, ResponseTap};
 use crate::proxy::ProxyErrorKind;
 use crate::sinks::Sinks;
 
@@ -97,7 +98,7 @@ impl Recorder {
         self.proxy_error = Some(kind);
     }
 
-    fn finish(&mut self, outcome: Outcome, bytes_out: u64) {
+    fn finish(&mut self, outcome: Outcome, bytes_out: u64, usage: Option<GenAiUsage>) {
         let Some(exchange) = self.exchange.take() else {
             return;
         };
@@ -121,14 +122,25 @@ impl Recorder {
             upstream_duration: self.upstream_sent.map(|at| at.elapsed()),
             bytes_in: self.request.as_ref().map_or(0, |r| r.bytes()),
             bytes_out,
+            genai: None,
         };
+        let mut completion = completion;
+        completion.genai = completion.exchange.genai.map(|route| {
+            let request = self.request.as_ref().map(|r| r.genai()).unwrap_or_default();
+            GenAiCompletion::new(
+                route,
+                request,
+                usage.unwrap_or_default(),
+                completion.exchange.start,
+            )
+        });
         self.sinks.record(&completion);
     }
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        self.finish(Outcome::ClientAbort, 0);
+        self.finish(Outcome::ClientAbort, 0, None);
     }
 }
 
@@ -137,6 +149,8 @@ pub struct ObservedBody<B: Body> {
     inner: B,
     recorder: Option<Recorder>,
     bytes_out: u64,
+    /// Reads GenAI usage from the frames on GenAI routes.
+    tap: Option<Box<ResponseTap>>,
 }
 
 impl<B: Body> ObservedBody<B> {
@@ -145,12 +159,20 @@ impl<B: Body> ObservedBody<B> {
             inner,
             recorder: Some(recorder),
             bytes_out: 0,
+            tap: None,
         }
+    }
+
+    /// Also read GenAI usage from the frames as they pass.
+    pub fn with_tap(mut self, tap: Option<ResponseTap>) -> Self {
+        self.tap = tap.map(Box::new);
+        self
     }
 
     fn finish(&mut self, outcome: Outcome) {
         if let Some(mut recorder) = self.recorder.take() {
-            recorder.finish(outcome, self.bytes_out);
+            let usage = self.tap.take().map(|tap| tap.finish());
+            recorder.finish(outcome, self.bytes_out, usage);
         }
     }
 }
@@ -173,6 +195,9 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes_out += data.len() as u64;
+                    if let Some(tap) = this.tap.as_mut() {
+                        tap.feed(data);
+                    }
                 }
                 if this.inner.is_end_stream() {
                     this.finish(Outcome::Complete);
@@ -283,6 +308,7 @@ mod tests {
             client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             start: Instant::now(),
             trace: None,
+            genai: None,
         };
         let mut recorder = Recorder::new(exchange, sinks);
         recorder.responding(200);

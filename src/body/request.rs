@@ -1,20 +1,25 @@
-//! The request body on its way upstream: counted, and cut off at
-//! `max_request_body` so an oversized upload is refused without being buffered.
+//! The request body on its way upstream: counted, cut off at
+//! `max_request_body` so an oversized upload is refused without being
+//! buffered, and on GenAI routes scanned for `model` and `stream`.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::genai::{RequestInfo, RequestScanner};
+
 /// Shared between the body (writer) and the exchange's recorder (reader).
 #[derive(Debug, Default)]
 pub struct RequestStats {
     bytes: AtomicU64,
     too_large: AtomicBool,
+    /// `model` and `stream` of a GenAI request, as far as read so far.
+    genai: Mutex<RequestInfo>,
 }
 
 impl RequestStats {
@@ -24,6 +29,10 @@ impl RequestStats {
 
     pub fn too_large(&self) -> bool {
         self.too_large.load(Ordering::Relaxed)
+    }
+
+    pub fn genai(&self) -> RequestInfo {
+        self.genai.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -42,6 +51,8 @@ pub struct RequestBody<B = Incoming> {
     inner: B,
     limit: Option<u64>,
     stats: Arc<RequestStats>,
+    /// Reads `model` and `stream` on GenAI routes; dropped once it knows both.
+    scanner: Option<Box<RequestScanner>>,
 }
 
 impl<B> RequestBody<B> {
@@ -50,6 +61,39 @@ impl<B> RequestBody<B> {
             inner,
             limit,
             stats,
+            scanner: None,
+        }
+    }
+
+    /// Also scan the body for a GenAI request's `model` and `stream`.
+    pub fn scanning(mut self) -> Self {
+        self.scanner = Some(Box::default());
+        self
+    }
+
+    fn count(&self, data: &[u8]) -> Result<(), RequestBodyError> {
+        let len = data.len() as u64;
+        let total = self.stats.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        match self.limit {
+            Some(limit) if total > limit => {
+                self.stats.too_large.store(true, Ordering::Relaxed);
+                Err(RequestBodyError::TooLarge { limit })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn scan(&mut self, data: &[u8]) {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return;
+        };
+        let before = scanner.info().clone();
+        scanner.feed(data);
+        if *scanner.info() != before {
+            *self.stats.genai.lock().unwrap_or_else(|e| e.into_inner()) = scanner.info().clone();
+        }
+        if scanner.is_done() {
+            self.scanner = None;
         }
     }
 }
@@ -71,15 +115,8 @@ where
         };
         let frame = frame.map_err(RequestBodyError::Client)?;
         if let Some(data) = frame.data_ref() {
-            let total = self
-                .stats
-                .bytes
-                .fetch_add(data.len() as u64, Ordering::Relaxed)
-                + data.len() as u64;
-            if let Some(limit) = self.limit.filter(|limit| total > *limit) {
-                self.stats.too_large.store(true, Ordering::Relaxed);
-                return Poll::Ready(Some(Err(RequestBodyError::TooLarge { limit })));
-            }
+            self.count(data)?;
+            self.scan(data);
         }
         Poll::Ready(Some(Ok(frame)))
     }

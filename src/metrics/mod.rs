@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
 
-pub use genai::{GenAiMetrics, ModelLabels};
+pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
 pub use http::{HttpMetrics, RouteHandles};
 pub use labels::{method_index, method_label, TraceExemplar, METHOD_LABELS};
 pub use telemetry::DropCounters;

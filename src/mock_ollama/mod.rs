@@ -8,6 +8,8 @@
 
 mod replies;
 
+pub use replies::reply;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;

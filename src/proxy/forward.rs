@@ -90,6 +90,8 @@ pub struct Outbound<'a> {
     /// which leaves the client's trace headers untouched.
     pub trace: Option<(HeaderValue, Option<Vec<HeaderValue>>)>,
     pub upgrade: bool,
+    /// Scan the body for GenAI `model` and `stream`.
+    pub scan_genai: bool,
 }
 
 /// Rewrites the client's request for the upstream.
@@ -129,10 +131,13 @@ pub fn upstream_request(
         }
     }
 
-    Ok(Request::from_parts(
-        parts,
-        RequestBody::new(body, body_limit, stats),
-    ))
+    let body = RequestBody::new(body, body_limit, stats);
+    let body = if outbound.scan_genai {
+        body.scanning()
+    } else {
+        body
+    };
+    Ok(Request::from_parts(parts, body))
 }
 
 /// Prepares the upstream's response head for the client.

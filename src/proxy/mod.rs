@@ -33,6 +33,7 @@ use crate::body::{ObservedBody, Recorder, RequestStats, ResponseBody};
 use crate::config::Config;
 use crate::context::{baggage, spans, trace_context, CorrelationId, RouteTable};
 use crate::exchange::Exchange;
+use crate::genai::{GenAiRoute, ResponseTap};
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::sinks::Sinks;
@@ -58,6 +59,7 @@ pub struct Proxy {
     metrics: Arc<Metrics>,
     redactor: Arc<Redactor>,
     sinks: Arc<Sinks>,
+    genai_enabled: bool,
 }
 
 /// What the proxy is built from besides the configuration.
@@ -92,6 +94,7 @@ impl Proxy {
             metrics: parts.metrics,
             redactor: parts.redactor,
             sinks: Arc::new(parts.sinks),
+            genai_enabled: config.genai.enabled,
         }
     }
 
@@ -149,8 +152,17 @@ impl Proxy {
         );
         forward::client_response_head(&mut response, correlation, switching);
         recorder.responding(response.status().as_u16());
+        let tap = recorder.exchange().genai.map(|route| {
+            let content_type = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            let streaming = stats.genai().stream.unwrap_or(route.streams_by_default);
+            ResponseTap::new(content_type, streaming)
+        });
+        let idle_timeout = self.idle_timeout;
         response.map(|body| {
-            ObservedBody::new(ResponseBody::upstream(body, self.idle_timeout), recorder)
+            ObservedBody::new(ResponseBody::upstream(body, idle_timeout), recorder).with_tap(tap)
         })
     }
 
@@ -196,6 +208,10 @@ impl Proxy {
             start,
             correlation_id,
             trace,
+            genai: self
+                .genai_enabled
+                .then(|| GenAiRoute::of(req.uri().path()))
+                .flatten(),
         };
         if let Some(rejected) = rejected {
             let ids = exchange.trace_ids();
@@ -240,6 +256,7 @@ impl Proxy {
             baggage: baggage::merged(req.headers(), &exchange.correlation_id),
             trace,
             upgrade,
+            scan_genai: exchange.genai.is_some(),
         }
     }
 

@@ -23,6 +23,7 @@ impl Sink for AccessLog {
             return;
         }
         let e = &c.exchange;
+        let genai = c.genai.as_ref();
         let ids = e.trace_ids();
         let (trace_id, span_id) = match &ids {
             Some((t, s)) => (Some(t.as_str()), Some(s.as_str())),
@@ -46,6 +47,10 @@ impl Sink for AccessLog {
             client_address = %e.client_addr.ip(),
             protocol = ?e.version,
             error_type = c.error_kind().map(|k| k.as_str()),
+            model = genai.and_then(|g| g.model()),
+            input_tokens = genai.and_then(|g| g.usage.input_tokens),
+            output_tokens = genai.and_then(|g| g.usage.output_tokens),
+            ttft_ms = genai.and_then(|g| g.time_to_first_token).map(millis),
             "request completed"
         );
     }

@@ -1,10 +1,13 @@
-//! Records the RED metrics of a completed exchange into pre-resolved handles.
+//! Records the RED and GenAI metrics of a completed exchange into
+//! pre-resolved handles.
 
 use std::sync::Arc;
 
 use super::Sink;
-use crate::exchange::Completion;
-use crate::metrics::{method_index, Metrics, TraceExemplar};
+use crate::exchange::{Completion, GenAiCompletion};
+use crate::metrics::{
+    method_index, Metrics, ModelLabel, OperationLabels, TokenLabels, TraceExemplar,
+};
 
 pub struct MetricsSink {
     metrics: Arc<Metrics>,
@@ -13,6 +16,57 @@ pub struct MetricsSink {
 impl MetricsSink {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self { metrics }
+    }
+
+    fn record_genai(&self, c: &Completion, g: &GenAiCompletion, exemplar: Option<&TraceExemplar>) {
+        let metrics = &self.metrics.genai;
+        let model = metrics.models.label(g.model().unwrap_or("unknown"));
+        let operation = g.route.operation.as_str();
+        let tokens = [
+            ("input", g.usage.input_tokens),
+            ("output", g.usage.output_tokens),
+        ];
+        for (token_type, count) in tokens {
+            if let Some(count) = count {
+                let labels = TokenLabels {
+                    gen_ai_token_type: token_type,
+                    gen_ai_request_model: model.clone(),
+                    gen_ai_operation_name: operation,
+                };
+                metrics
+                    .token_usage
+                    .get_or_create(&labels)
+                    .observe(count as f64);
+            }
+        }
+        let labels = OperationLabels {
+            gen_ai_request_model: model.clone(),
+            gen_ai_operation_name: operation,
+        };
+        metrics.operation_duration.get_or_create(&labels).observe(
+            c.duration.as_secs_f64(),
+            exemplar.cloned(),
+            None,
+        );
+        let Some(ttft) = g.time_to_first_token else {
+            return;
+        };
+        let labels = ModelLabel {
+            gen_ai_request_model: model,
+        };
+        metrics.time_to_first_token.get_or_create(&labels).observe(
+            ttft.as_secs_f64(),
+            exemplar.cloned(),
+            None,
+        );
+        // Time per output token after the first, as the conventions define it.
+        if let Some(output) = g.usage.output_tokens.filter(|n| *n > 1) {
+            let generating = c.duration.saturating_sub(ttft).as_secs_f64();
+            metrics
+                .time_per_output_token
+                .get_or_create(&labels)
+                .observe(generating / (output - 1) as f64);
+        }
     }
 }
 
@@ -44,13 +98,16 @@ impl Sink for MetricsSink {
         response_size.observe(c.bytes_out as f64);
         if let (Some(status), Some(upstream)) = (c.upstream_status, c.upstream_duration) {
             http.upstream(handler, status)
-                .observe(upstream.as_secs_f64(), exemplar, None);
+                .observe(upstream.as_secs_f64(), exemplar.clone(), None);
         }
         if let Some(counter) = c
             .error_kind()
             .and_then(|kind| http.upstream_error(handler, kind))
         {
             counter.inc();
+        }
+        if let Some(genai) = &c.genai {
+            self.record_genai(c, genai, exemplar.as_ref());
         }
     }
 }

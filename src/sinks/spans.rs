@@ -4,11 +4,11 @@
 
 use std::time::SystemTime;
 
-use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanRef, Status, TraceContextExt};
+use opentelemetry::{Array, KeyValue, StringValue, Value};
 
 use super::Sink;
-use crate::exchange::{Completion, Outcome};
+use crate::exchange::{Completion, GenAiCompletion, Outcome};
 
 /// `error.type` of a client that left before the response ended.
 pub const CLIENT_ABORT: &str = "client_abort";
@@ -43,6 +43,9 @@ impl Sink for SpanSink {
                     span.set_attribute(KeyValue::new("error.type", error));
                 }
             }
+            if let Some(genai) = &c.genai {
+                genai_attributes(&span, genai, end.checked_sub(c.duration));
+            }
             span.end_with_timestamp(end);
         }
 
@@ -64,5 +67,50 @@ impl Sink for SpanSink {
             }
         }
         span.end_with_timestamp(end);
+    }
+}
+
+/// The GenAI conventions' name and attributes for the client span, and an
+/// event at the first token.
+fn genai_attributes(span: &SpanRef<'_>, g: &GenAiCompletion, start: Option<SystemTime>) {
+    if !span.is_recording() {
+        return;
+    }
+    let operation = g.route.operation.as_str();
+    span.update_name(format!(
+        "{operation} {}",
+        g.request.model.as_deref().unwrap_or("unknown")
+    ));
+    let mut attributes = vec![
+        KeyValue::new("gen_ai.operation.name", operation),
+        KeyValue::new("gen_ai.provider.name", g.route.provider.as_str()),
+    ];
+    if let Some(model) = &g.request.model {
+        attributes.push(KeyValue::new("gen_ai.request.model", model.clone()));
+    }
+    if let Some(model) = &g.usage.response_model {
+        attributes.push(KeyValue::new("gen_ai.response.model", model.clone()));
+    }
+    if let Some(tokens) = g.usage.input_tokens {
+        attributes.push(KeyValue::new("gen_ai.usage.input_tokens", tokens as i64));
+    }
+    if let Some(tokens) = g.usage.output_tokens {
+        attributes.push(KeyValue::new("gen_ai.usage.output_tokens", tokens as i64));
+    }
+    if !g.usage.finish_reasons.is_empty() {
+        let reasons: Vec<StringValue> = g
+            .usage
+            .finish_reasons
+            .iter()
+            .map(|r| StringValue::from(r.clone()))
+            .collect();
+        attributes.push(KeyValue::new(
+            "gen_ai.response.finish_reasons",
+            Value::Array(Array::String(reasons)),
+        ));
+    }
+    span.set_attributes(attributes);
+    if let (Some(start), Some(ttft)) = (start, g.time_to_first_token) {
+        span.add_event_with_timestamp("gen_ai.first_token", start + ttft, Vec::new());
     }
 }

@@ -29,6 +29,7 @@ fn every_shipped_config_parses() {
     let mut files = vec![repo("sidecar.toml")];
     toml_files(&repo("examples"), &mut files);
     toml_files(&repo("bench"), &mut files);
+    toml_files(&repo("monitoring"), &mut files);
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         // Variables the examples reference get harmless values.

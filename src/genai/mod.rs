@@ -1,0 +1,16 @@
+//! GenAI telemetry read from the traffic as it passes: the request's `model`
+//! and `stream` from the JSON body on its way upstream, and the response's
+//! model, token usage, finish reasons and time to first token from the
+//! NDJSON lines (Ollama), SSE events (OpenAI-compatible) or JSON body.
+//!
+//! Nothing here holds a frame: scanners look at each frame's bytes and keep
+//! at most a bounded partial line. Malformed input makes a tap give up
+//! quietly; the bytes flow on unchanged either way.
+
+mod request_scan;
+mod response_tap;
+mod routes;
+
+pub use request_scan::{RequestInfo, RequestScanner};
+pub use response_tap::{GenAiUsage, ResponseTap};
+pub use routes::{GenAiRoute, Operation, Provider};
