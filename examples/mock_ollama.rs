@@ -33,6 +33,7 @@ async fn main() -> std::io::Result<()> {
         addr,
         MockOptions {
             token_delay: Duration::from_millis(delay_ms),
+            ..MockOptions::default()
         },
     )
     .await?;

@@ -39,6 +39,7 @@ pub async fn run() -> anyhow::Result<()> {
         LOOPBACK,
         MockOptions {
             token_delay: Duration::from_millis(25),
+            first_token_delay: Duration::from_millis(80),
         },
     )
     .await?;
@@ -104,6 +105,11 @@ pub async fn run() -> anyhow::Result<()> {
     }
     println!("\n--- spans (exported over OTLP in production; one SERVER and one CLIENT per exchange) ---");
     for line in spans.summaries() {
+        println!("{line}");
+    }
+    println!("\n--- metrics (GET /metrics on the admin port, OpenMetrics; a selection) ---");
+    let metrics = fetch(&client, &format!("http://{}/metrics", sidecar.admin_addr())).await?;
+    for line in metrics.lines().filter(|l| is_highlight(l)) {
         println!("{line}");
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -178,4 +184,22 @@ async fn send(
     );
     println!("   {preview}…");
     Ok(())
+}
+
+async fn fetch(client: &DemoClient, url: &str) -> anyhow::Result<String> {
+    let response = client.get(url.parse()?).await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The series a newcomer should see first: RED counts and GenAI usage.
+fn is_highlight(line: &str) -> bool {
+    const PREFIXES: [&str; 5] = [
+        "http_requests_total",
+        "http_request_duration_seconds_sum",
+        "gen_ai_client_token_usage_sum",
+        "gen_ai_server_time_to_first_token_seconds_sum",
+        "gen_ai_server_time_to_first_token_seconds_count",
+    ];
+    PREFIXES.iter().any(|p| line.starts_with(p))
 }

@@ -34,12 +34,16 @@ pub type MockBody = BoxBody<Bytes, Infallible>;
 pub struct MockOptions {
     /// Pause between streamed chunks, like a model producing tokens.
     pub token_delay: Duration,
+    /// Pause before the first streamed chunk, like loading the model and
+    /// reading the prompt (what time to first token measures).
+    pub first_token_delay: Duration,
 }
 
 impl Default for MockOptions {
     fn default() -> Self {
         Self {
             token_delay: Duration::from_millis(20),
+            first_token_delay: Duration::from_millis(60),
         }
     }
 }
@@ -120,18 +124,24 @@ async fn handle(req: Request<Incoming>, options: &MockOptions) -> Response<MockB
         Some(Reply::Stream {
             content_type,
             chunks,
-        }) => stream(content_type, chunks, options.token_delay),
+        }) => stream(content_type, chunks, options),
         Some(Reply::Error(status, message)) => json(status, serde_json::json!({"error": message})),
         None => not_found(),
     }
 }
 
 /// Sends the chunks one by one with `delay` between them; headers go at once.
-fn stream(content_type: &'static str, chunks: Vec<Bytes>, delay: Duration) -> Response<MockBody> {
+fn stream(
+    content_type: &'static str,
+    chunks: Vec<Bytes>,
+    options: &MockOptions,
+) -> Response<MockBody> {
     let (tx, rx) = mpsc::channel::<Bytes>(1);
+    let (first, every) = (options.first_token_delay, options.token_delay);
     tokio::spawn(async move {
         for (i, chunk) in chunks.into_iter().enumerate() {
-            if i > 0 && !delay.is_zero() {
+            let delay = if i == 0 { first } else { every };
+            if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             if tx.send(chunk).await.is_err() {

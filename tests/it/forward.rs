@@ -243,6 +243,7 @@ async fn ndjson_and_sse_streams_match_a_direct_connection() {
         "127.0.0.1:0".parse().unwrap(),
         MockOptions {
             token_delay: std::time::Duration::from_millis(2),
+            first_token_delay: std::time::Duration::from_millis(2),
         },
     )
     .await

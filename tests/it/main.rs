@@ -5,6 +5,7 @@ mod admin;
 mod config;
 mod errors;
 mod forward;
+mod genai;
 mod lifecycle;
 mod logs;
 mod metrics;
