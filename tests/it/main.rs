@@ -9,6 +9,7 @@ mod genai;
 mod lifecycle;
 mod logs;
 mod metrics;
+mod monitoring;
 mod otlp;
 mod protocols;
 mod support;

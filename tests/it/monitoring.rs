@@ -1,0 +1,352 @@
+//! The monitoring assets work with the sidecar they describe: promtool
+//! validates the rules and runs their unit tests, a real Prometheus scrapes a
+//! running sidecar and evaluates the recording rules, every metric the
+//! dashboard and rules query exists, and the compose file is complete.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+
+use crate::metrics::scrape;
+use crate::support::*;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn run(program: &str, args: &[&str], dir: &Path) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed (apt-get install prometheus docker-compose): {e}")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn promtool_validates_config_and_rules_and_runs_their_unit_tests() {
+    let dir = repo("monitoring/prometheus");
+    run("promtool", &["check", "config", "prometheus.yml"], &dir);
+    let rules = run("promtool", &["check", "rules", "rules/slo.yml"], &dir);
+    assert!(rules.contains("SUCCESS"), "{rules}");
+    let tests = run(
+        "promtool",
+        &["test", "rules", "slo_test.yml"],
+        &dir.join("rules"),
+    );
+    assert!(tests.contains("SUCCESS"), "{tests}");
+}
+
+#[test]
+fn compose_file_is_valid_and_everything_it_mounts_exists() {
+    let dir = repo("monitoring");
+    run(
+        "docker-compose",
+        &["-f", "docker-compose.yml", "config", "-q"],
+        &dir,
+    );
+    let compose = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    let mut referenced = 0;
+    for line in compose.lines().map(str::trim) {
+        let path = if let Some(volume) = line
+            .strip_prefix("- ./")
+            .or_else(|| line.strip_prefix("- ../"))
+        {
+            let prefix = if line.starts_with("- ../") {
+                "../"
+            } else {
+                "./"
+            };
+            format!("{prefix}{}", volume.split(':').next().unwrap())
+        } else if let Some(context) = line.strip_prefix("context: ") {
+            context.to_owned()
+        } else if let Some(file) = line.strip_prefix("dockerfile: ") {
+            format!("../{file}")
+        } else {
+            continue;
+        };
+        assert!(
+            dir.join(&path).exists(),
+            "docker-compose.yml references missing {path}"
+        );
+        referenced += 1;
+    }
+    assert!(referenced >= 10, "only {referenced} paths found");
+}
+
+/// Metric names a PromQL text uses: identifiers with a known prefix.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+        } else {
+            if ["http_", "upstream_", "gen_ai_", "sidecar_"]
+                .iter()
+                .any(|p| word.starts_with(p))
+            {
+                names.insert(word.clone());
+            }
+            word.clear();
+        }
+    }
+    names
+}
+
+/// Names of recording rules, which dashboards may use like metrics.
+fn recorded(rules: &str) -> BTreeSet<String> {
+    rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- record: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_metric_the_dashboard_and_rules_query_is_exposed() {
+    // Traffic that makes every family appear: GenAI streams, errors, timeouts.
+    let options = otel_sidecar::mock_ollama::MockOptions {
+        token_delay: Duration::ZERO,
+        first_token_delay: Duration::ZERO,
+    };
+    let mock =
+        otel_sidecar::mock_ollama::MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
+            .await
+            .unwrap();
+    let mut config = test_config(&mock.url());
+    config.upstream.response_timeout = Duration::from_millis(300);
+    let sidecar = start_sidecar(config).await;
+    let base = format!("http://{}", sidecar.proxy_addr());
+    for (path, body) in [
+        (
+            "/api/generate",
+            r#"{"model":"m","prompt":"a b","options":{"num_predict":3}}"#,
+        ),
+        (
+            "/api/chat",
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":false}"#,
+        ),
+    ] {
+        send(
+            &client(),
+            Request::post(format!("{base}{path}"))
+                .body(full(body))
+                .unwrap(),
+        )
+        .await;
+    }
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = test_config(&format!("http://{}", stalled.local_addr().unwrap()));
+    config.upstream.response_timeout = Duration::from_millis(100);
+    let failing = start_sidecar(config).await;
+    send(&client(), get(format!("http://{}/x", failing.proxy_addr()))).await;
+
+    let mut exposed = BTreeSet::new();
+    for s in [&sidecar, &failing] {
+        let text = scrape(s, None).await.2;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            exposed.insert(name.to_owned());
+            // Label names count too: queries group and filter by them.
+            if let Some(labels) = line
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map(|(l, _)| l)
+            {
+                for pair in labels.split(',') {
+                    exposed.insert(pair.split('=').next().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    let rules = std::fs::read_to_string(repo("monitoring/prometheus/rules/slo.yml")).unwrap();
+    let dashboard =
+        std::fs::read_to_string(repo("monitoring/grafana/dashboards/otel-sidecar.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut exprs = String::new();
+    collect_exprs(&json, &mut exprs);
+    let records = recorded(&rules);
+    for name in metric_names(&rules).union(&metric_names(&exprs)) {
+        let known = exposed.contains(name) || records.contains(name);
+        assert!(
+            known,
+            "{name} is queried but not exposed; exposed: {exposed:#?}"
+        );
+    }
+    // The dashboard shows what issue 4 asks for, with exemplars on latency panels.
+    for needle in [
+        "http_requests_in_flight",
+        "upstream_errors_total",
+        "gen_ai_server_time_to_first_token_seconds_bucket",
+        "gen_ai_client_token_usage_sum",
+        "sidecar_telemetry_dropped_total",
+    ] {
+        assert!(exprs.contains(needle), "dashboard lacks {needle}");
+    }
+    assert!(dashboard.contains("\"exemplar\": true"));
+    assert!(dashboard.contains("\"type\": \"tempo\""), "traces panel");
+    sidecar.stop().await;
+    failing.stop().await;
+    mock.stop();
+}
+
+fn collect_exprs(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                if let (true, Some(text)) = (key == "expr", v.as_str()) {
+                    out.push_str(text);
+                    out.push('\n');
+                }
+                collect_exprs(v, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
+}
+
+/// A Prometheus server of our own, killed when dropped.
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+         scrape_configs:\n  - job_name: otel-sidecar\n    static_configs:\n      - targets: [\"{target}\"]\n",
+        repo("monitoring/prometheus/rules/slo.yml").display()
+    );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus is needed (apt-get install prometheus)");
+    Prometheus {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+async fn query(prometheus: &Prometheus, promql: &str) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/api/v1/query?query={}",
+        prometheus.url,
+        urlencode(promql)
+    );
+    let Ok(response) = client().request(get(url)).await else {
+        return Vec::new();
+    };
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    json["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
+    let upstream = TestUpstream::start(|req| async move {
+        let status = if req.uri().path() == "/fail" {
+            503
+        } else {
+            200
+        };
+        Response::builder()
+            .status(status)
+            .body(full(Bytes::from_static(b"{}")))
+            .unwrap()
+    })
+    .await;
+    let sidecar = start_sidecar(test_config(&upstream.url())).await;
+    let prometheus = start_prometheus(sidecar.admin_addr());
+    let base = format!("http://{}", sidecar.proxy_addr());
+    let client = client();
+    let expected = [
+        "slo:error_rate:5m",
+        "slo:availability:5m",
+        "handler:http_request_duration_seconds:p95_5m",
+        "slo:sli_error:ratio_rate1h",
+    ];
+    let mut found = Vec::new();
+    // Bounded: at most 60 rounds of traffic and queries (about 30 s).
+    for _ in 0..60 {
+        for path in ["/api/tags", "/api/tags", "/api/tags", "/fail"] {
+            send(&client, get(format!("{base}{path}"))).await;
+        }
+        found.clear();
+        for record in expected {
+            if !query(&prometheus, record).await.is_empty() {
+                found.push(record);
+            }
+        }
+        if found.len() == expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(found, expected, "recording rules without results");
+    let error_rate = query(&prometheus, "slo:error_rate:5m").await;
+    let value: f64 = error_rate[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(
+        (0.1..=0.4).contains(&value),
+        "a quarter of requests fail: {value}"
+    );
+    let targets = query(&prometheus, "up{job=\"otel-sidecar\"}").await;
+    assert_eq!(targets[0]["value"][1], "1");
+    sidecar.stop().await;
+}
