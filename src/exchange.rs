@@ -29,6 +29,8 @@ pub struct Exchange {
     pub trace: Option<ExchangeTrace>,
     /// The GenAI route, when the path is one and `[genai] enabled`.
     pub genai: Option<GenAiRoute>,
+    /// The request's headers, kept only when Sentry may need them for an event.
+    pub request_headers: Option<Box<http::HeaderMap>>,
 }
 
 impl Exchange {
@@ -77,6 +79,8 @@ pub struct Completion {
     pub bytes_out: u64,
     /// GenAI usage, on GenAI routes.
     pub genai: Option<GenAiCompletion>,
+    /// The failure and its causes, when the exchange failed.
+    pub error_detail: Option<String>,
 }
 
 /// What a GenAI exchange asked for and got.

@@ -16,8 +16,8 @@ use crate::proxy::{Proxy, ProxyParts};
 use crate::readiness::Readiness;
 use crate::redact::Redactor;
 use crate::server::{self, ConnectionSettings};
-use crate::sinks::{AccessLog, MetricsSink, Sinks, SpanSink};
-use crate::telemetry::{Tracing, TracingError};
+use crate::sinks::{AccessLog, MetricsSink, SentrySink, Sinks, SpanSink};
+use crate::telemetry::{SentryClient, Tracing, TracingError};
 use crate::tls::{self, TlsError};
 use crate::upstream;
 
@@ -81,8 +81,17 @@ impl Sidecar {
         });
         let _ = drops.logs.set(extras.log_drop_counters);
         let routes = RouteTable::new(&config.metrics.routes);
-        let metrics = Arc::new(Metrics::new(&routes, config.metrics.max_models, drops));
+        let metrics = Arc::new(Metrics::new(
+            &routes,
+            config.metrics.max_models,
+            drops.clone(),
+        ));
+        let sentry = SentryClient::start(&config, redactor.clone(), drops.sentry_events.clone())
+            .map(Arc::new);
         let mut sinks = Sinks::new().with(MetricsSink::new(metrics.clone()));
+        if let Some(client) = &sentry {
+            sinks = sinks.with(SentrySink::new(&config, client.clone(), redactor.clone()));
+        }
         if tracing.is_some() {
             sinks = sinks.with(SpanSink);
         }
@@ -144,6 +153,10 @@ impl Sidecar {
             server::serve(listener, settings, proxy, accepting, drain_timeout).await;
             if let Some(tracing) = flush {
                 tracing.shutdown().await;
+            }
+            if let Some(sentry) = sentry {
+                // Blocks for at most the shutdown timeout: keep it off the runtime's threads.
+                let _ = tokio::task::spawn_blocking(move || sentry.close()).await;
             }
             // The admin port stays up while draining so /readyz can say so.
             let _ = stop_admin.send(true);

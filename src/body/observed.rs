@@ -21,7 +21,7 @@ use crate::proxy::ProxyErrorKind;
 use crate::sinks::Sinks;
 
 /// Errors a body can report, classified for the completion record.
-pub trait ClassifyError {
+pub trait ClassifyError: std::error::Error {
     fn kind(&self) -> ProxyErrorKind;
 }
 
@@ -42,6 +42,7 @@ pub struct Recorder {
     upstream_headers: Option<Duration>,
     upstream_sent: Option<std::time::Instant>,
     proxy_error: Option<ProxyErrorKind>,
+    error_detail: Option<String>,
 }
 
 impl Recorder {
@@ -56,6 +57,7 @@ impl Recorder {
             upstream_headers: None,
             upstream_sent: None,
             proxy_error: None,
+            error_detail: None,
         }
     }
 
@@ -94,8 +96,10 @@ impl Recorder {
     }
 
     /// The proxy answers itself because of `kind`.
-    pub fn failed(&mut self, kind: ProxyErrorKind) {
+    /// The exchange failed with `kind`; `detail` is the error chain.
+    pub fn failed(&mut self, kind: ProxyErrorKind, detail: String) {
         self.proxy_error = Some(kind);
+        self.error_detail = Some(detail);
     }
 
     fn finish(&mut self, outcome: Outcome, bytes_out: u64, usage: Option<GenAiUsage>) {
@@ -123,6 +127,7 @@ impl Recorder {
             bytes_in: self.request.as_ref().map_or(0, |r| r.bytes()),
             bytes_out,
             genai: None,
+            error_detail: self.error_detail.take(),
         };
         let mut completion = completion;
         completion.genai = completion.exchange.genai.map(|route| {
@@ -136,6 +141,18 @@ impl Recorder {
         });
         self.sinks.record(&completion);
     }
+}
+
+/// An error and its causes, joined with `: `.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
 
 impl Drop for Recorder {
@@ -203,7 +220,12 @@ where
                     this.finish(Outcome::Complete);
                 }
             }
-            Poll::Ready(Some(Err(e))) => this.finish(Outcome::ResponseBodyError(e.kind())),
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(recorder) = this.recorder.as_mut() {
+                    recorder.error_detail = Some(error_chain(e));
+                }
+                this.finish(Outcome::ResponseBodyError(e.kind()))
+            }
             Poll::Ready(None) => this.finish(Outcome::Complete),
             Poll::Pending => {}
         }
@@ -265,6 +287,14 @@ mod tests {
     #[derive(Debug)]
     struct TestError;
 
+    impl std::fmt::Display for TestError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("test error")
+        }
+    }
+
+    impl std::error::Error for TestError {}
+
     impl ClassifyError for TestError {
         fn kind(&self) -> ProxyErrorKind {
             ProxyErrorKind::Reset
@@ -309,6 +339,7 @@ mod tests {
             start: Instant::now(),
             trace: None,
             genai: None,
+            request_headers: None,
         };
         let mut recorder = Recorder::new(exchange, sinks);
         recorder.responding(200);

@@ -56,4 +56,6 @@ pub const DEFAULT_REDACT_HEADERS: &[&str] = &[
     "set-cookie",
     "x-api-key",
 ];
+pub const DEFAULT_SENTRY_QUEUE: usize = 256;
+
 pub const DEFAULT_REDACT_KEYS: &[&str] = &["password", "token", "secret", "api_key"];

@@ -248,8 +248,10 @@ pub struct SentryConfig {
     pub user_header: Option<HeaderNameValue>,
     /// Defaults to `[service] environment`.
     pub environment: Option<String>,
-    /// Defaults to `[service] version`.
+    /// Defaults to `[service] name@version`.
     pub release: Option<String>,
+    /// Events buffered for sending; beyond this they are dropped and counted. Default `256`.
+    pub max_queue_size: usize,
 }
 
 /// `[genai]`.
@@ -398,6 +400,7 @@ impl Default for SentryConfig {
             user_header: None,
             environment: None,
             release: None,
+            max_queue_size: DEFAULT_SENTRY_QUEUE,
         }
     }
 }

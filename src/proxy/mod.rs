@@ -60,6 +60,8 @@ pub struct Proxy {
     redactor: Arc<Redactor>,
     sinks: Arc<Sinks>,
     genai_enabled: bool,
+    /// Sentry events describe the request's headers: keep them when Sentry is on.
+    keep_headers: bool,
 }
 
 /// What the proxy is built from besides the configuration.
@@ -95,6 +97,7 @@ impl Proxy {
             redactor: parts.redactor,
             sinks: Arc::new(parts.sinks),
             genai_enabled: config.genai.enabled,
+            keep_headers: config.sentry.dsn.is_set(),
         }
     }
 
@@ -212,6 +215,7 @@ impl Proxy {
                 .genai_enabled
                 .then(|| GenAiRoute::of(req.uri().path()))
                 .flatten(),
+            request_headers: self.keep_headers.then(|| Box::new(req.headers().clone())),
         };
         if let Some(rejected) = rejected {
             let ids = exchange.trace_ids();
@@ -296,7 +300,7 @@ impl Proxy {
             &exchange.correlation_id,
             trace_id,
         );
-        recorder.failed(error.kind);
+        recorder.failed(error.kind, error.chain());
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))
     }

@@ -3,10 +3,12 @@
 
 mod access_log;
 mod metrics;
+mod sentry;
 mod spans;
 
 pub use access_log::AccessLog;
 pub use metrics::MetricsSink;
+pub use sentry::SentrySink;
 pub use spans::{SpanSink, CLIENT_ABORT};
 
 use crate::exchange::Completion;

@@ -2,8 +2,11 @@
 //! the tracer provider and its bounded span queue.
 
 pub mod logging;
+pub mod sentry;
+mod sentry_transport;
 mod span_queue;
 pub mod traces;
 
 pub use logging::{init_logging, LogGuards};
+pub use sentry::SentryClient;
 pub use traces::{Tracing, TracingError};

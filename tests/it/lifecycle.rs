@@ -141,7 +141,8 @@ fn demo_runs_with_nothing_else() {
         "request completed",
         "demo-request-42",
         "SERVER POST /api/generate",
-        "CLIENT POST",
+        "CLIENT text_completion llama3.2:1b",
+        "gen_ai_client_token_usage_sum",
     ] {
         assert!(
             stdout.contains(expected),

@@ -12,5 +12,6 @@ mod metrics;
 mod monitoring;
 mod otlp;
 mod protocols;
+mod sentry;
 mod support;
 mod tracing;
