@@ -215,10 +215,7 @@ pub fn classify_upstream(err: &(dyn StdError + 'static)) -> ProxyErrorKind {
                     ProxyErrorKind::Timeout
                 };
             }
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-            {
+            if wraps_tls_error(io) {
                 return ProxyErrorKind::Tls;
             }
         }
@@ -236,5 +233,33 @@ pub fn classify_upstream(err: &(dyn StdError + 'static)) -> ProxyErrorKind {
         ProxyErrorKind::Connect
     } else {
         ProxyErrorKind::Reset
+    }
+}
+
+/// An `io::Error` hides what it wraps from `source()`; look inside, through
+/// nested `io::Error`s, for the rustls error of a failed handshake.
+fn wraps_tls_error(io: &std::io::Error) -> bool {
+    let mut inner = io.get_ref();
+    while let Some(e) = inner {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_errors_inside_io_errors_are_tls() {
+        let rustls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls);
+        let outer = std::io::Error::other(inner);
+        assert_eq!(classify_upstream(&outer), ProxyErrorKind::Tls);
     }
 }

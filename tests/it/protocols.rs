@@ -164,3 +164,83 @@ async fn websocket_upgrade_is_tunnelled() {
     ws.close(None).await.unwrap();
     sidecar.stop().await;
 }
+
+/// An HTTPS upstream whose certificate is signed by a private CA.
+async fn https_upstream(ca: &rcgen::Issuer<'_, rcgen::KeyPair>) -> std::net::SocketAddr {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let host = req
+                            .headers()
+                            .get("host")
+                            .map(|h| h.to_str().unwrap().to_owned())
+                            .unwrap_or_default();
+                        Ok::<_, std::convert::Infallible>(Response::new(full(format!(
+                            "tls ok, host {host}"
+                        ))))
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn https_upstream_with_a_private_ca_and_a_clear_error_without_it() {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca_pem = ca_cert.pem();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let addr = https_upstream(&issuer).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let url = format!("https://localhost:{}", addr.port());
+
+    let mut config = test_config(&url);
+    config.upstream.ca_file = Some(ca_file);
+    let sidecar = start_sidecar(config).await;
+    let (parts, body) = send(&client(), get(format!("http://{}/x", sidecar.proxy_addr()))).await;
+    assert_eq!(parts.status, 200, "{body:?}");
+    assert_eq!(
+        &body[..],
+        format!("tls ok, host localhost:{}", addr.port()).as_bytes()
+    );
+    sidecar.stop().await;
+
+    // Without the CA the certificate does not verify: 502 naming TLS.
+    let sidecar = start_sidecar(test_config(&url)).await;
+    let (parts, body) = send(&client(), get(format!("http://{}/x", sidecar.proxy_addr()))).await;
+    assert_eq!(parts.status, 502);
+    assert_eq!(json_body(&body)["error"], "upstream TLS handshake failed");
+    sidecar.stop().await;
+}
