@@ -209,10 +209,13 @@ pub fn spawn_binary_with_env(config: &str, env: &[(&str, &str)]) -> BinaryUnderT
     let sink = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("otel-sidecar started") {
-                let _ = started_tx.send(line.clone());
-            }
+            // Recorded before the start is announced, so a test that reads
+            // `lines` after the start sees the start line.
+            let started = line.contains("otel-sidecar started").then(|| line.clone());
             sink.lock().unwrap().push(line);
+            if let Some(line) = started {
+                let _ = started_tx.send(line);
+            }
         }
     });
     let started = started_rx
