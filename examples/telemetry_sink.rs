@@ -17,8 +17,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 
 #[derive(Default, Clone)]
 struct Counter(Arc<AtomicU64>);
@@ -37,7 +41,9 @@ impl TraceService for Counter {
             .map(|s| s.spans.len())
             .sum();
         self.0.fetch_add(spans as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -48,14 +54,17 @@ async fn sentry_endpoint(addr: SocketAddr, envelopes: Arc<AtomicU64>) -> std::io
         let (stream, _) = listener.accept().await?;
         let envelopes = envelopes.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let envelopes = envelopes.clone();
-                async move {
-                    let _ = req.into_body().collect().await;
-                    envelopes.fetch_add(1, Ordering::Relaxed);
-                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{}"))))
-                }
-            });
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let envelopes = envelopes.clone();
+                    async move {
+                        let _ = req.into_body().collect().await;
+                        envelopes.fetch_add(1, Ordering::Relaxed);
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                            b"{}",
+                        ))))
+                    }
+                });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -66,8 +75,14 @@ async fn sentry_endpoint(addr: SocketAddr, envelopes: Arc<AtomicU64>) -> std::io
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let otlp: SocketAddr = args.next().unwrap_or_else(|| "127.0.0.1:4317".to_owned()).parse()?;
-    let sentry: SocketAddr = args.next().unwrap_or_else(|| "127.0.0.1:9411".to_owned()).parse()?;
+    let otlp: SocketAddr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:4317".to_owned())
+        .parse()?;
+    let sentry: SocketAddr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:9411".to_owned())
+        .parse()?;
     let spans = Counter::default();
     let envelopes = Arc::new(AtomicU64::new(0));
     println!("OTLP/gRPC sink on {otlp}, Sentry envelope sink on {sentry}");
@@ -76,13 +91,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(spans))
         .serve_with_shutdown(otlp, async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
         })
         .await?;
-    println!("received {} spans and {} Sentry envelopes", total.load(Ordering::Relaxed), envelopes.load(Ordering::Relaxed));
+    println!(
+        "received {} spans and {} Sentry envelopes",
+        total.load(Ordering::Relaxed),
+        envelopes.load(Ordering::Relaxed)
+    );
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -71,37 +71,18 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
-        let settings = settings.clone();
-        let proxy = proxy.clone();
-        tokio::spawn(async move {
-            let tls = settings.tls.is_some();
-            let service = ProxyService::new(proxy, ClientSide { addr, tls });
-            let result = match &settings.tls {
-                None => {
-                    let conn = settings
-                        .builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
-                }
-                Some(acceptor) => {
-                    match tls_handshake(acceptor, stream, settings.handshake_timeout).await {
-                        Ok(tls_stream) => {
-                            let conn = settings
-                                .builder
-                                .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                            watcher.watch(conn).await
-                        }
-                        Err(e) => {
-                            tracing::debug!(client = %addr, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                    }
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(client = %addr, error = %e, "connection ended with an error");
-            }
-        });
+        let client = ClientSide {
+            addr,
+            tls: settings.tls.is_some(),
+        };
+        let service = ProxyService::new(proxy.clone(), client);
+        // Separate tasks for plain and TLS connections keep each task's
+        // future (its memory while a connection idles) as small as it can be.
+        if settings.tls.is_some() {
+            tokio::spawn(serve_tls(stream, settings.clone(), service, watcher));
+        } else {
+            tokio::spawn(serve_plain(stream, settings.clone(), service, watcher));
+        }
     }
     drop(listener);
     tracing::info!(connections = graceful.count(), "draining");
@@ -113,6 +94,44 @@ pub async fn serve(
             ?drain_timeout,
             "drain timeout reached; closing remaining connections"
         );
+    }
+}
+
+async fn serve_plain(
+    stream: TcpStream,
+    settings: Arc<ConnectionSettings>,
+    service: ProxyService,
+    watcher: Watcher,
+) {
+    let conn = settings
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    settings: Arc<ConnectionSettings>,
+    service: ProxyService,
+    watcher: Watcher,
+) {
+    let Some(acceptor) = &settings.tls else {
+        return;
+    };
+    let tls_stream = match tls_handshake(acceptor, stream, settings.handshake_timeout).await {
+        Ok(tls_stream) => tls_stream,
+        Err(e) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+    };
+    let conn = settings
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 

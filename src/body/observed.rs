@@ -115,15 +115,18 @@ impl Recorder {
         } else {
             self.status
         };
+        let now = std::time::Instant::now();
         let completion = Completion {
-            duration: exchange.start.elapsed(),
+            duration: now.saturating_duration_since(exchange.start),
             exchange,
             outcome,
             status,
             upstream_status: self.upstream_status,
             first_byte: self.first_byte,
             upstream_headers: self.upstream_headers,
-            upstream_duration: self.upstream_sent.map(|at| at.elapsed()),
+            upstream_duration: self
+                .upstream_sent
+                .map(|at| now.saturating_duration_since(at)),
             bytes_in: self.request.as_ref().map_or(0, |r| r.bytes()),
             bytes_out,
             genai: None,

@@ -24,6 +24,12 @@ pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-h
 /// With `keep_upgrade`, `Upgrade` survives and `Connection: upgrade` is set
 /// again, so a WebSocket handshake reaches the next hop.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of these: one pass over the (few) names is
+    // cheaper than hashing seven names for lookups that find nothing.
+    let present = headers.keys().any(|name| HOP_BY_HOP.contains(name));
+    if !present && !keep_upgrade {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
