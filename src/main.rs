@@ -11,6 +11,7 @@ use otel_sidecar::cli::{Cli, Command, ConfigArg};
 use otel_sidecar::config::{self, Config};
 use otel_sidecar::{demo, telemetry, Extras, Sidecar};
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
