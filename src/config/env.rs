@@ -94,33 +94,12 @@ pub fn parse_key_values(list: &str) -> Vec<(String, String)> {
         .filter_map(|member| {
             let (key, value) = member.split_once('=')?;
             let key = key.trim();
-            (!key.is_empty()).then(|| (key.to_owned(), percent_decode(value.trim())))
+            (!key.is_empty()).then(|| {
+                let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy();
+                (key.to_owned(), value.into_owned())
+            })
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

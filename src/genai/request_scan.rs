@@ -73,6 +73,24 @@ impl Default for RequestScanner {
     }
 }
 
+/// Skips string content up to and including its closing quote. Returns the
+/// bytes consumed and whether the string ended; `escape` carries a trailing
+/// backslash over to the next frame.
+fn skip_string(bytes: &[u8], escape: &mut bool) -> (usize, bool) {
+    if *escape {
+        *escape = false;
+        return (1, false);
+    }
+    match memchr::memchr2(b'"', b'\\', bytes) {
+        None => (bytes.len(), false),
+        Some(end) if bytes[end] == b'\\' => {
+            *escape = true;
+            (end + 1, false)
+        }
+        Some(end) => (end + 1, true),
+    }
+}
+
 impl RequestScanner {
     pub fn info(&self) -> &RequestInfo {
         &self.info
@@ -206,19 +224,11 @@ impl RequestScanner {
                 return 0;
             }
             State::SkipString { escape } => {
-                if *escape {
-                    *escape = false;
-                    return 1;
-                }
-                let Some(end) = memchr::memchr2(b'"', b'\\', bytes) else {
-                    return bytes.len();
-                };
-                if bytes[end] == b'\\' {
-                    *escape = true;
-                } else {
+                let (used, closed) = skip_string(bytes, escape);
+                if closed {
                     self.state = State::AfterValue;
                 }
-                return end + 1;
+                return used;
             }
             State::SkipNested {
                 depth,
@@ -226,19 +236,9 @@ impl RequestScanner {
                 escape,
             } => {
                 if *in_string {
-                    if *escape {
-                        *escape = false;
-                        return 1;
-                    }
-                    let Some(end) = memchr::memchr2(b'"', b'\\', bytes) else {
-                        return bytes.len();
-                    };
-                    if bytes[end] == b'\\' {
-                        *escape = true;
-                    } else {
-                        *in_string = false;
-                    }
-                    return end + 1;
+                    let (used, closed) = skip_string(bytes, escape);
+                    *in_string = !closed;
+                    return used;
                 }
                 match b {
                     b'"' => *in_string = true,

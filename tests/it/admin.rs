@@ -61,20 +61,7 @@ async fn health_and_readiness_follow_the_upstream() {
 
 #[tokio::test]
 async fn readyz_reports_draining_while_a_stream_finishes() {
-    let (release_tx, release_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let release_rx = std::sync::Arc::new(tokio::sync::Mutex::new(release_rx));
-    let upstream = TestUpstream::start(move |_req| {
-        let release_rx = release_rx.clone();
-        async move {
-            let (tx, body) = channel_body();
-            tokio::spawn(async move {
-                tx.send(Bytes::from_static(b"first\n")).await.unwrap();
-                release_rx.lock().await.recv().await;
-            });
-            Response::new(body)
-        }
-    })
-    .await;
+    let (upstream, release_tx) = gated_stream(b"first\n", b"").await;
     let sidecar = start_sidecar(test_config(&upstream.url())).await;
     eventually_status(&sidecar, "/readyz", 200).await;
     let response = bounded(

@@ -25,16 +25,6 @@ fn assert_error_reply(parts: &http::response::Parts, body: &Bytes, status: u16) 
     json["error"].as_str().unwrap().to_owned()
 }
 
-/// A port on which nothing listens (bound, read, released).
-async fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn connect_refused_is_502_with_correlation_id() {
     let sidecar = start_sidecar(test_config(&format!(

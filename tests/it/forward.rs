@@ -55,29 +55,10 @@ async fn streamed_response_is_not_buffered() {
     // The upstream sends its second chunk only after the test has received the
     // first one through the proxy: a buffering proxy deadlocks here and the
     // bounded wait fails the test. No timing is measured.
-    let (release_tx, release_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let release_rx = std::sync::Arc::new(tokio::sync::Mutex::new(release_rx));
-    let upstream = TestUpstream::start(move |_req| {
-        let release_rx = release_rx.clone();
-        async move {
-            let (tx, body) = channel_body();
-            tokio::spawn(async move {
-                tx.send(Bytes::from_static(b"{\"response\":\"first\"}\n"))
-                    .await
-                    .unwrap();
-                release_rx.lock().await.recv().await;
-                tx.send(Bytes::from_static(
-                    b"{\"response\":\"second\",\"done\":true}\n",
-                ))
-                .await
-                .unwrap();
-            });
-            Response::builder()
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .unwrap()
-        }
-    })
+    let (upstream, release_tx) = gated_stream(
+        b"{\"response\":\"first\"}\n",
+        b"{\"response\":\"second\",\"done\":true}\n",
+    )
     .await;
     let sidecar = start_sidecar(test_config(&upstream.url())).await;
     let req = Request::post(format!("http://{}/api/generate", sidecar.proxy_addr()))

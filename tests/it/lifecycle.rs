@@ -6,7 +6,6 @@ use std::process::{Child, Command, Stdio};
 use crate::support::spawn_binary;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 
@@ -35,25 +34,8 @@ pub fn wait_exit(child: &mut Child) -> i32 {
 
 #[tokio::test]
 async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
-    let (release_tx, release_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let release_rx = std::sync::Arc::new(tokio::sync::Mutex::new(release_rx));
-    let upstream = TestUpstream::start(move |_req| {
-        let release_rx = release_rx.clone();
-        async move {
-            let (tx, body) = channel_body();
-            tokio::spawn(async move {
-                tx.send(Bytes::from_static(b"{\"response\":\"one\"}\n"))
-                    .await
-                    .unwrap();
-                release_rx.lock().await.recv().await;
-                tx.send(Bytes::from_static(b"{\"done\":true}\n"))
-                    .await
-                    .unwrap();
-            });
-            Response::new(body)
-        }
-    })
-    .await;
+    let (upstream, release_tx) =
+        gated_stream(b"{\"response\":\"one\"}\n", b"{\"done\":true}\n").await;
     let config = format!(
         "[listener]\naddress = \"127.0.0.1:0\"\ndrain_timeout = \"20s\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
          [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n",

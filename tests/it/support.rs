@@ -249,3 +249,43 @@ impl Drop for BinaryUnderTest {
         }
     }
 }
+
+/// An upstream that streams `first` at once and `rest` only after the test
+/// sends on the returned channel, then ends the body: for tests that must
+/// hold a stream open (no buffering, draining, span and metric durations).
+pub async fn gated_stream(
+    first: &'static [u8],
+    rest: &'static [u8],
+) -> (TestUpstream, mpsc::Sender<()>) {
+    let (release_tx, release_rx) = mpsc::channel::<()>(1);
+    let release_rx = Arc::new(tokio::sync::Mutex::new(release_rx));
+    let upstream = TestUpstream::start(move |_req| {
+        let release_rx = release_rx.clone();
+        async move {
+            let (tx, body) = channel_body();
+            tokio::spawn(async move {
+                let _ = tx.send(Bytes::from_static(first)).await;
+                release_rx.lock().await.recv().await;
+                if !rest.is_empty() {
+                    let _ = tx.send(Bytes::from_static(rest)).await;
+                }
+            });
+            Response::builder()
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .unwrap()
+        }
+    })
+    .await;
+    (upstream, release_tx)
+}
+
+/// A loopback port nothing listens on (bound, read, released): connects are refused.
+pub async fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

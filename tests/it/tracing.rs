@@ -378,8 +378,8 @@ async fn statuses_and_error_types_for_404_502_504_and_client_abort() {
     drop(body);
 
     // The refused case needs an upstream that is gone.
-    let refused_upstream = TcpListenerGone::new().await;
-    let mut config = traced(&refused_upstream.url, &receiver, OtlpProtocol::Grpc);
+    let refused_upstream = format!("http://127.0.0.1:{}", closed_port().await);
+    let mut config = traced(&refused_upstream, &receiver, OtlpProtocol::Grpc);
     config.service.name = "refused".into();
     let refused = start_sidecar(config).await;
     let (parts, body) = send(
@@ -480,47 +480,11 @@ async fn statuses_and_error_types_for_404_502_504_and_client_abort() {
     sidecar.stop().await;
 }
 
-/// An upstream URL whose port was bound and released: connects are refused.
-struct TcpListenerGone {
-    url: String,
-}
-
-impl TcpListenerGone {
-    async fn new() -> Self {
-        let port = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self {
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn server_span_lasts_until_the_stream_ends() {
     let receiver = OtlpReceiver::grpc().await;
-    let (release_tx, release_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let release_rx = std::sync::Arc::new(tokio::sync::Mutex::new(release_rx));
-    let upstream = TestUpstream::start(move |_req| {
-        let release_rx = release_rx.clone();
-        async move {
-            let (tx, body) = channel_body();
-            tokio::spawn(async move {
-                tx.send(Bytes::from_static(b"{\"response\":\"a\"}\n"))
-                    .await
-                    .unwrap();
-                release_rx.lock().await.recv().await;
-                tx.send(Bytes::from_static(b"{\"done\":true}\n"))
-                    .await
-                    .unwrap();
-            });
-            Response::new(body)
-        }
-    })
-    .await;
+    let (upstream, release_tx) =
+        gated_stream(b"{\"response\":\"a\"}\n", b"{\"done\":true}\n").await;
     let sidecar = start_sidecar(traced(&upstream.url(), &receiver, OtlpProtocol::Grpc)).await;
     let response = bounded(
         "headers",
@@ -572,7 +536,7 @@ async fn tracing_off_leaves_trace_headers_untouched() {
 async fn collector_down_or_hanging_never_fails_requests_and_drops_are_counted() {
     let upstream = mirror().await;
     // Down: nothing listens. Hanging: accepts TCP and never answers.
-    let down = TcpListenerGone::new().await;
+    let down = format!("http://127.0.0.1:{}", closed_port().await);
     let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
     let keep_open = tokio::spawn(async move {
@@ -582,9 +546,9 @@ async fn collector_down_or_hanging_never_fails_requests_and_drops_are_counted() 
         }
     });
     for (endpoint, protocol) in [
-        (down.url.clone(), OtlpProtocol::Grpc),
+        (down.clone(), OtlpProtocol::Grpc),
         (hanging_url.clone(), OtlpProtocol::Grpc),
-        (down.url.clone(), OtlpProtocol::HttpProtobuf),
+        (down.clone(), OtlpProtocol::HttpProtobuf),
         (hanging_url.clone(), OtlpProtocol::HttpProtobuf),
     ] {
         let mut config = test_config(&upstream.url());
