@@ -25,6 +25,22 @@ fn assert_error_reply(parts: &http::response::Parts, body: &Bytes, status: u16) 
     json["error"].as_str().unwrap().to_owned()
 }
 
+/// A TCP upstream that reads a request, writes `reply` (raw bytes, maybe
+/// nothing) and closes the connection.
+async fn raw_upstream(reply: &'static [u8]) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream.write_all(reply).await;
+        }
+    });
+    addr
+}
+
 #[tokio::test]
 async fn connect_refused_is_502_with_correlation_id() {
     let sidecar = start_sidecar(test_config(&format!(
@@ -47,15 +63,8 @@ async fn connect_refused_is_502_with_correlation_id() {
 
 #[tokio::test]
 async fn reset_before_headers_is_502() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf).await;
-            drop(stream); // closes without a response
-        }
-    });
+    // Closes the connection without a response.
+    let addr = raw_upstream(b"").await;
     let sidecar = start_sidecar(test_config(&format!("http://{addr}"))).await;
     let (parts, body) = send(&client(), get(format!("http://{}/x", sidecar.proxy_addr()))).await;
     assert_eq!(
@@ -67,16 +76,7 @@ async fn reset_before_headers_is_502() {
 
 #[tokio::test]
 async fn invalid_upstream_response_is_502() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            use tokio::io::AsyncWriteExt;
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf).await;
-            let _ = stream.write_all(b"SMTP READY\r\n\r\n").await;
-        }
-    });
+    let addr = raw_upstream(b"SMTP READY\r\n\r\n").await;
     let sidecar = start_sidecar(test_config(&format!("http://{addr}"))).await;
     let (parts, body) = send(&client(), get(format!("http://{}/x", sidecar.proxy_addr()))).await;
     assert_eq!(

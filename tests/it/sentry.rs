@@ -444,15 +444,7 @@ async fn sample_rate_zero_sends_nothing_and_transactions_share_the_trace() {
 #[tokio::test]
 async fn a_down_hanging_or_rate_limiting_sentry_never_gets_in_the_way() {
     let upstream = status_upstream().await;
-    let down = format!(
-        "http://publickey@127.0.0.1:{}/42",
-        TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let down = format!("http://publickey@127.0.0.1:{}/42", closed_port().await);
     let hanging = SentryIngest::start(Ingest::Hang).await;
     let limiting = SentryIngest::start(Ingest::RateLimit).await;
     // A refused or rate-limited Sentry answers at once: the queue drains and
