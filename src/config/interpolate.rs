@@ -117,4 +117,14 @@ mod tests {
             Err(InterpolationError::InvalidName(_))
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_plain_text_is_unchanged(text in "\\PC{0,80}") {
+            let _ = interpolate(&text, env);
+            if !text.contains('$') {
+                proptest::prop_assert_eq!(interpolate(&text, env).unwrap(), text);
+            }
+        }
+    }
 }

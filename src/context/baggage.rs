@@ -151,4 +151,17 @@ mod tests {
         let big = format!("k={}", "v".repeat(9000));
         assert_eq!(merge(&[&big, "small=1"], "id"), "small=1,correlation_id=id");
     }
+
+    proptest::proptest! {
+        /// Any client baggage yields a valid header within the limits that
+        /// ends with the proxy's own member.
+        #[test]
+        fn merged_baggage_is_always_bounded_and_valid(members in proptest::collection::vec("[ -~]{0,40}", 0..400)) {
+            let out = merge(&[&members.join(",")], "corr-1");
+            proptest::prop_assert!(out.len() <= MAX_BYTES);
+            proptest::prop_assert!(out.split(',').count() <= MAX_MEMBERS);
+            proptest::prop_assert!(out.ends_with("correlation_id=corr-1"));
+            proptest::prop_assert!(HeaderValue::from_str(&out).is_ok());
+        }
+    }
 }

@@ -137,4 +137,17 @@ mod tests {
         assert!(is_valid(b"!~"));
         assert!(!is_valid(b"a\x7f"));
     }
+
+    proptest::proptest! {
+        /// The chosen id is always 1-128 visible ASCII characters, whatever came in.
+        #[test]
+        fn chosen_ids_are_always_safe(value in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&value) {
+                h.insert("x-correlation-id", v);
+            }
+            let (id, _) = CorrelationId::from_headers(&h, &accept());
+            proptest::prop_assert!(is_valid(id.as_str().as_bytes()));
+        }
+    }
 }

@@ -317,4 +317,32 @@ mod tests {
             "00-00000000000000000000000000001234-000000000000abcd-01"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever bytes arrive, parsing never panics, and what it accepts
+        /// round-trips through the outbound format.
+        #[test]
+        fn any_header_bytes_are_safe(value in proptest::collection::vec(0x20u8..0x7f, 0..80), state in "[ -~]{0,300}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&value) {
+                h.insert(&TRACEPARENT, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&state) {
+                h.insert(&TRACESTATE, v);
+            }
+            if let Some(sc) = extract(&h) {
+                let out = traceparent_value(&sc);
+                let again = headers(&[("traceparent", out.to_str().unwrap())]);
+                proptest::prop_assert_eq!(extract(&again).map(|s| (s.trace_id(), s.span_id())), Some((sc.trace_id(), sc.span_id())));
+            }
+            let _ = valid_tracestate(&h);
+        }
+
+        #[test]
+        fn valid_ids_round_trip(trace in 1u128.., span in 1u64.., sampled in proptest::bool::ANY) {
+            let text = format!("00-{trace:032x}-{span:016x}-{:02x}", u8::from(sampled));
+            let sc = extract(&headers(&[("traceparent", &text)])).unwrap();
+            proptest::prop_assert_eq!((sc.trace_id(), sc.span_id(), sc.is_sampled()), (TraceId::from(trace), SpanId::from(span), sampled));
+        }
+    }
 }

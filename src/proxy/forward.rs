@@ -86,9 +86,11 @@ pub struct ClientSide {
 pub struct Outbound<'a> {
     pub correlation: (&'a HeaderName, &'a CorrelationId),
     pub baggage: HeaderValue,
-    /// `traceparent` and the `tracestate` to pass on; `None` with tracing off,
-    /// which leaves the client's trace headers untouched.
-    pub trace: Option<(HeaderValue, Option<Vec<HeaderValue>>)>,
+    /// The `traceparent` to send (ours, or the client's when valid and
+    /// tracing is off); `None` sends none.
+    pub traceparent: Option<HeaderValue>,
+    /// The client's `tracestate`, when it and the `traceparent` are valid.
+    pub tracestate: Option<Vec<HeaderValue>>,
     pub upgrade: bool,
     /// Scan the body for GenAI `model` and `stream`.
     pub scan_genai: bool,
@@ -123,12 +125,13 @@ pub fn upstream_request(
         outbound.correlation.1.header_value().clone(),
     );
     headers.insert(&BAGGAGE, outbound.baggage);
-    if let Some((traceparent, tracestate)) = outbound.trace {
+    headers.remove(&TRACEPARENT);
+    headers.remove(&TRACESTATE);
+    if let Some(traceparent) = outbound.traceparent {
         headers.insert(&TRACEPARENT, traceparent);
-        headers.remove(&TRACESTATE);
-        for value in tracestate.into_iter().flatten() {
-            headers.append(&TRACESTATE, value);
-        }
+    }
+    for value in outbound.tracestate.into_iter().flatten() {
+        headers.append(&TRACESTATE, value);
     }
 
     let body = RequestBody::new(body, body_limit, stats);

@@ -249,16 +249,24 @@ impl Proxy {
             recorder.with_trace(|trace| spans::start_client(tracing.tracer(), trace, facts));
         }
         let exchange = recorder.exchange();
-        let trace = exchange.trace.as_ref().map(|trace| {
-            let upstream = trace.upstream_context();
-            let tracestate = trace_context::extract(req.headers())
-                .and_then(|_| trace_context::valid_tracestate(req.headers()));
-            (trace_context::traceparent_value(&upstream), tracestate)
-        });
+        // The client's trace headers go on only when valid, whether or not
+        // tracing is on: a malformed traceparent is never forwarded.
+        let inbound = trace_context::extract(req.headers());
+        let tracestate = inbound
+            .as_ref()
+            .and_then(|_| trace_context::valid_tracestate(req.headers()));
+        let traceparent = match &exchange.trace {
+            Some(trace) => Some(trace_context::traceparent_value(&trace.upstream_context())),
+            None => inbound
+                .is_some()
+                .then(|| req.headers().get(&trace_context::TRACEPARENT).cloned())
+                .flatten(),
+        };
         forward::Outbound {
             correlation: (&self.correlation_header, &exchange.correlation_id),
             baggage: baggage::merged(req.headers(), &exchange.correlation_id),
-            trace,
+            traceparent,
+            tracestate,
             upgrade,
             scan_genai: exchange.genai.is_some(),
         }

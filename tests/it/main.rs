@@ -6,6 +6,7 @@ mod config;
 mod errors;
 mod forward;
 mod genai;
+mod hostile;
 mod lifecycle;
 mod logs;
 mod metrics;
