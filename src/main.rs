@@ -83,9 +83,9 @@ fn run(arg: &ConfigArg) -> ExitCode {
         Ok(guards) => guards,
         Err(e) => return fail(EXIT_RUNTIME, &format!("cannot set up logging: {e}")),
     };
-    let counters = logs.counters();
+    let log_drops = logs.drops();
     let result =
-        runtime(config.runtime.worker_threads).and_then(|rt| rt.block_on(serve(config, counters)));
+        runtime(config.runtime.worker_threads).and_then(|rt| rt.block_on(serve(config, log_drops)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -95,16 +95,13 @@ fn run(arg: &ConfigArg) -> ExitCode {
     }
 }
 
-async fn serve(
-    config: Config,
-    log_drop_counters: Vec<tracing_appender::non_blocking::ErrorCounter>,
-) -> anyhow::Result<()> {
+async fn serve(config: Config, log_drops: telemetry::logging::LogDrops) -> anyhow::Result<()> {
     let tracing = telemetry::Tracing::start(&config)?;
     let sidecar = Sidecar::start_with(
         config,
         Extras {
             tracing,
-            log_drop_counters,
+            log_drops: Some(log_drops),
         },
     )
     .await?;

@@ -36,8 +36,8 @@ pub enum StartError {
 pub struct Extras {
     /// The tracer provider; `None` means tracing off.
     pub tracing: Option<Tracing>,
-    /// Counters of log lines the writers dropped, for `sidecar_telemetry_dropped_total`.
-    pub log_drop_counters: Vec<tracing_appender::non_blocking::ErrorCounter>,
+    /// Counters of log lines lost, for `sidecar_telemetry_dropped_total{signal="logs"}`.
+    pub log_drops: Option<crate::telemetry::logging::LogDrops>,
 }
 
 /// A running sidecar.
@@ -79,7 +79,9 @@ impl Sidecar {
                 .unwrap_or_default(),
             ..DropCounters::default()
         });
-        let _ = drops.logs.set(extras.log_drop_counters);
+        if let Some(log_drops) = extras.log_drops {
+            let _ = drops.logs.set(log_drops);
+        }
         let routes = RouteTable::new(&config.metrics.routes);
         let metrics = Arc::new(Metrics::new(
             &routes,

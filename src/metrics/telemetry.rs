@@ -16,16 +16,13 @@ use prometheus_client::registry::Registry;
 pub struct DropCounters {
     pub spans: Arc<AtomicU64>,
     pub sentry_events: Arc<AtomicU64>,
-    /// The log writers' own counters (set once logging is initialised).
-    pub logs: OnceLock<Vec<tracing_appender::non_blocking::ErrorCounter>>,
+    /// The log writers' counters (set once logging is initialised).
+    pub logs: OnceLock<crate::telemetry::logging::LogDrops>,
 }
 
 impl DropCounters {
     fn values(&self) -> [(&'static str, u64); 3] {
-        let logs = self
-            .logs
-            .get()
-            .map_or(0, |c| c.iter().map(|c| c.dropped_lines() as u64).sum());
+        let logs = self.logs.get().map_or(0, |d| d.lines());
         [
             ("spans", self.spans.load(Ordering::Relaxed)),
             ("sentry_events", self.sentry_events.load(Ordering::Relaxed)),

@@ -1,8 +1,11 @@
 //! Process-wide logging: JSON lines (or pretty text) on stdout and optionally
 //! a file, written by background threads so a slow terminal or disk never
-//! blocks the request path; lines dropped when their queue is full are counted.
+//! blocks the request path. Lines dropped because a queue is full, or lost
+//! because a write failed (a full or unwritable disk), are counted.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -17,18 +20,50 @@ const LOG_QUEUE_LINES: usize = 16 * 1024;
 /// Keeps the writer threads alive; dropping it flushes what is queued.
 pub struct LogGuards {
     _guards: Vec<WorkerGuard>,
-    counters: Vec<ErrorCounter>,
+    drops: LogDrops,
 }
 
 impl LogGuards {
-    /// Lines dropped so far because a writer could not keep up.
-    pub fn dropped_lines(&self) -> usize {
-        self.counters.iter().map(ErrorCounter::dropped_lines).sum()
+    /// The counters behind `sidecar_telemetry_dropped_total{signal="logs"}`.
+    pub fn drops(&self) -> LogDrops {
+        self.drops.clone()
+    }
+}
+
+/// Log lines lost so far: dropped from a full queue or failed to write.
+#[derive(Clone, Default, Debug)]
+pub struct LogDrops {
+    queues: Vec<ErrorCounter>,
+    failed_writes: Arc<AtomicU64>,
+}
+
+impl LogDrops {
+    pub fn lines(&self) -> u64 {
+        let dropped: usize = self.queues.iter().map(ErrorCounter::dropped_lines).sum();
+        dropped as u64 + self.failed_writes.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts writes that fail and reports them as done, so a full disk loses
+/// lines (counted) instead of stalling or killing the writer thread.
+struct CountingWriter {
+    inner: Box<dyn io::Write + Send>,
+    failed: Arc<AtomicU64>,
+}
+
+impl io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.inner.write_all(buf).is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(buf.len())
     }
 
-    /// The writers' drop counters, for `sidecar_telemetry_dropped_total{signal="logs"}`.
-    pub fn counters(&self) -> Vec<ErrorCounter> {
-        self.counters.clone()
+    fn flush(&mut self) -> io::Result<()> {
+        if self.inner.flush().is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -40,13 +75,18 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
             .unwrap_or_else(|_| EnvFilter::new("info"))
     };
     let mut guards = Vec::new();
-    let mut counters = Vec::new();
+    let mut drops = LogDrops::default();
+    let failed = drops.failed_writes.clone();
     let mut writer = |w: Box<dyn io::Write + Send>| {
+        let counting = CountingWriter {
+            inner: w,
+            failed: failed.clone(),
+        };
         let (writer, guard) = NonBlockingBuilder::default()
             .lossy(true)
             .buffered_lines_limit(LOG_QUEUE_LINES)
-            .finish(w);
-        counters.push(writer.error_counter());
+            .finish(counting);
+        drops.queues.push(writer.error_counter());
         guards.push(guard);
         writer
     };
@@ -76,7 +116,7 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
         .map_err(io::Error::other)?;
     Ok(LogGuards {
         _guards: guards,
-        counters,
+        drops,
     })
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod errors;
+mod faults;
 mod forward;
 mod genai;
 mod hostile;
