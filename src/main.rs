@@ -84,8 +84,9 @@ fn run(arg: &ConfigArg) -> ExitCode {
         Err(e) => return fail(EXIT_RUNTIME, &format!("cannot set up logging: {e}")),
     };
     let log_drops = logs.drops();
-    let result =
-        runtime(config.runtime.worker_threads).and_then(|rt| rt.block_on(serve(config, log_drops)));
+    let access_writers = logs.json_writers();
+    let result = runtime(config.runtime.worker_threads)
+        .and_then(|rt| rt.block_on(serve(config, log_drops, access_writers)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -95,13 +96,18 @@ fn run(arg: &ConfigArg) -> ExitCode {
     }
 }
 
-async fn serve(config: Config, log_drops: telemetry::logging::LogDrops) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    log_drops: telemetry::logging::LogDrops,
+    access_writers: Vec<tracing_appender::non_blocking::NonBlocking>,
+) -> anyhow::Result<()> {
     let tracing = telemetry::Tracing::start(&config)?;
     let sidecar = Sidecar::start_with(
         config,
         Extras {
             tracing,
             log_drops: Some(log_drops),
+            access_writers,
         },
     )
     .await?;

@@ -38,6 +38,8 @@ pub struct Extras {
     pub tracing: Option<Tracing>,
     /// Counters of log lines lost, for `sidecar_telemetry_dropped_total{signal="logs"}`.
     pub log_drops: Option<crate::telemetry::logging::LogDrops>,
+    /// JSON log writers the access log writes its lines to directly.
+    pub access_writers: Vec<tracing_appender::non_blocking::NonBlocking>,
 }
 
 /// A running sidecar.
@@ -98,7 +100,10 @@ impl Sidecar {
             sinks = sinks.with(SpanSink);
         }
         if config.logging.access_log {
-            sinks = sinks.with(AccessLog::new(redactor.clone()));
+            sinks = sinks.with(AccessLog::new(
+                redactor.clone(),
+                extras.access_writers.clone(),
+            ));
         }
         let parts = ProxyParts {
             client,

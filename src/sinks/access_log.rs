@@ -1,7 +1,17 @@
 //! The access log: one `request completed` line per exchange, written when the
 //! response body ends, with the fields Loki queries (DESIGN.md, "Logs").
+//!
+//! In the binary the line is serialized once, straight from the completion,
+//! and handed to each JSON writer (stdout, the log file): no `tracing` event,
+//! no per-layer formatting. Without writers (the library used on its own) it
+//! is a `tracing` event with the same fields.
 
+use std::io::Write;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tracing_appender::non_blocking::NonBlocking;
 
 use super::Sink;
 use crate::exchange::Completion;
@@ -9,11 +19,90 @@ use crate::redact::Redactor;
 
 pub struct AccessLog {
     redactor: Arc<Redactor>,
+    writers: Vec<NonBlocking>,
+}
+
+/// The access line's fields, in the order the JSON formatter writes them.
+#[derive(Serialize)]
+struct Line<'a> {
+    timestamp: String,
+    level: &'static str,
+    message: &'static str,
+    correlation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span_id: Option<&'a str>,
+    method: &'a str,
+    path: &'a str,
+    handler: &'a str,
+    status: u16,
+    duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_ms: Option<f64>,
+    bytes_in: u64,
+    bytes_out: u64,
+    client_address: String,
+    protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttft_ms: Option<f64>,
+    target: &'static str,
+}
+
+/// Microsecond resolution, without float noise in the log line.
+fn millis(d: Duration) -> f64 {
+    (d.as_micros() as f64) / 1e3
 }
 
 impl AccessLog {
-    pub fn new(redactor: Arc<Redactor>) -> Self {
-        Self { redactor }
+    /// `writers` take the serialized line; empty means "emit a tracing event".
+    pub fn new(redactor: Arc<Redactor>, writers: Vec<NonBlocking>) -> Self {
+        Self { redactor, writers }
+    }
+
+    fn write(&self, line: &Line<'_>) {
+        let mut buf = Vec::with_capacity(512);
+        if serde_json::to_writer(&mut buf, line).is_err() {
+            return;
+        }
+        buf.push(b'\n');
+        for writer in &self.writers {
+            // Non-blocking and lossy: a full queue drops the line and counts it.
+            let _ = writer.clone().write_all(&buf);
+        }
+    }
+
+    fn event(line: &Line<'_>) {
+        tracing::info!(
+            target: "access",
+            correlation_id = line.correlation_id,
+            trace_id = line.trace_id,
+            span_id = line.span_id,
+            method = line.method,
+            path = line.path,
+            handler = line.handler,
+            status = line.status,
+            duration_ms = line.duration_ms,
+            upstream_ms = line.upstream_ms,
+            bytes_in = line.bytes_in,
+            bytes_out = line.bytes_out,
+            client_address = %line.client_address,
+            protocol = %line.protocol,
+            error_type = line.error_type,
+            model = line.model,
+            input_tokens = line.input_tokens,
+            output_tokens = line.output_tokens,
+            ttft_ms = line.ttft_ms,
+            "request completed"
+        );
     }
 }
 
@@ -25,33 +114,35 @@ impl Sink for AccessLog {
         let e = &c.exchange;
         let genai = c.genai.as_ref();
         let ids = e.trace_ids();
-        let (trace_id, span_id) = match &ids {
-            Some((t, s)) => (Some(t.as_str()), Some(s.as_str())),
-            None => (None, None),
-        };
-        // Microsecond resolution, without float noise in the log line.
-        let millis = |d: std::time::Duration| (d.as_micros() as f64) / 1e3;
-        tracing::info!(
+        let path = self.redactor.target(e.target.as_str());
+        let line = Line {
+            timestamp: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
+            level: "INFO",
+            message: "request completed",
+            correlation_id: e.correlation_id.as_str(),
+            trace_id: ids.as_ref().map(|i| i.0.as_str()),
+            span_id: ids.as_ref().map(|i| i.1.as_str()),
+            method: e.method.as_str(),
+            path: &path,
+            handler: &e.handler.name,
+            status: c.status,
+            duration_ms: millis(c.duration),
+            upstream_ms: c.upstream_headers.map(millis),
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+            client_address: e.client_addr.ip().to_string(),
+            protocol: format!("{:?}", e.version),
+            error_type: c.error_kind().map(|k| k.as_str()),
+            model: genai.and_then(|g| g.model()),
+            input_tokens: genai.and_then(|g| g.usage.input_tokens),
+            output_tokens: genai.and_then(|g| g.usage.output_tokens),
+            ttft_ms: genai.and_then(|g| g.time_to_first_token).map(millis),
             target: "access",
-            correlation_id = e.correlation_id.as_str(),
-            trace_id,
-            span_id,
-            method = e.method.as_str(),
-            path = %self.redactor.target(e.target.as_str()),
-            handler = &*e.handler.name,
-            status = c.status,
-            duration_ms = millis(c.duration),
-            upstream_ms = c.upstream_headers.map(millis),
-            bytes_in = c.bytes_in,
-            bytes_out = c.bytes_out,
-            client_address = %e.client_addr.ip(),
-            protocol = ?e.version,
-            error_type = c.error_kind().map(|k| k.as_str()),
-            model = genai.and_then(|g| g.model()),
-            input_tokens = genai.and_then(|g| g.usage.input_tokens),
-            output_tokens = genai.and_then(|g| g.usage.output_tokens),
-            ttft_ms = genai.and_then(|g| g.time_to_first_token).map(millis),
-            "request completed"
-        );
+        };
+        if self.writers.is_empty() {
+            Self::event(&line);
+        } else {
+            self.write(&line);
+        }
     }
 }

@@ -16,14 +16,24 @@ use crate::config::{LogFormat, LoggingConfig};
 
 /// Lines buffered per writer before new ones are dropped (and counted).
 const LOG_QUEUE_LINES: usize = 16 * 1024;
+/// The writer threads write whatever is queued, then flush: a buffer turns a
+/// burst of lines into a few large writes instead of one syscall per line.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Keeps the writer threads alive; dropping it flushes what is queued.
 pub struct LogGuards {
     _guards: Vec<WorkerGuard>,
     drops: LogDrops,
+    json_writers: Vec<NonBlocking>,
 }
 
 impl LogGuards {
+    /// The writers that take JSON lines (stdout in JSON format, and the file):
+    /// the access log formats its line once and hands it to each.
+    pub fn json_writers(&self) -> Vec<NonBlocking> {
+        self.json_writers.clone()
+    }
+
     /// The counters behind `sidecar_telemetry_dropped_total{signal="logs"}`.
     pub fn drops(&self) -> LogDrops {
         self.drops.clone()
@@ -47,7 +57,7 @@ impl LogDrops {
 /// Counts writes that fail and reports them as done, so a full disk loses
 /// lines (counted) instead of stalling or killing the writer thread.
 struct CountingWriter {
-    inner: Box<dyn io::Write + Send>,
+    inner: io::BufWriter<Box<dyn io::Write + Send>>,
     failed: Arc<AtomicU64>,
 }
 
@@ -79,7 +89,7 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
     let failed = drops.failed_writes.clone();
     let mut writer = |w: Box<dyn io::Write + Send>| {
         let counting = CountingWriter {
-            inner: w,
+            inner: io::BufWriter::with_capacity(WRITE_BUFFER, w),
             failed: failed.clone(),
         };
         let (writer, guard) = NonBlockingBuilder::default()
@@ -91,9 +101,13 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
         writer
     };
 
+    let mut json_writers = Vec::new();
     let stdout = writer(Box::new(io::stdout()));
     let stdout_layer = match config.format {
-        LogFormat::Json => json_layer(stdout).boxed(),
+        LogFormat::Json => {
+            json_writers.push(stdout.clone());
+            json_layer(stdout).boxed()
+        }
         LogFormat::Pretty => fmt::layer()
             .with_ansi(io::IsTerminal::is_terminal(&io::stdout()))
             .with_writer(stdout)
@@ -106,7 +120,9 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
                 .create(true)
                 .append(true)
                 .open(path)?;
-            Some(json_layer(writer(Box::new(file))))
+            let file = writer(Box::new(file));
+            json_writers.push(file.clone());
+            Some(json_layer(file))
         }
         None => None,
     };
@@ -117,6 +133,7 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
     Ok(LogGuards {
         _guards: guards,
         drops,
+        json_writers,
     })
 }
 
