@@ -36,9 +36,10 @@ pub struct Exchange {
 impl Exchange {
     /// Trace and span id as hex, for log lines and error bodies.
     pub fn trace_ids(&self) -> Option<(String, String)> {
+        use crate::context::trace_context::{span_id_hex, trace_id_hex};
         self.trace
             .as_ref()
-            .map(|t| (t.trace_id().to_string(), t.span_id().to_string()))
+            .map(|t| (trace_id_hex(t.trace_id()), span_id_hex(t.span_id())))
     }
 }
 

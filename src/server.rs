@@ -71,10 +71,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
-        let client = ClientSide {
-            addr,
-            tls: settings.tls.is_some(),
-        };
+        let client = ClientSide::new(addr, settings.tls.is_some());
         let service = ProxyService::new(proxy.clone(), client);
         // Separate tasks for plain and TLS connections keep each task's
         // future (its memory while a connection idles) as small as it can be.

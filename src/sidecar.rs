@@ -96,8 +96,8 @@ impl Sidecar {
         if let Some(client) = &sentry {
             sinks = sinks.with(SentrySink::new(&config, client.clone(), redactor.clone()));
         }
-        if tracing.is_some() {
-            sinks = sinks.with(SpanSink);
+        if let Some(tracing) = &tracing {
+            sinks = sinks.with(SpanSink::new(tracing.clone()));
         }
         if config.logging.access_log {
             sinks = sinks.with(AccessLog::new(

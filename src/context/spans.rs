@@ -1,47 +1,122 @@
-//! The exchange's two spans: SERVER from the request's arrival, CLIENT (its
-//! child) around the upstream call. Attributes are only built for spans the
-//! sampler records; an unsampled exchange pays for ids and nothing else.
+//! The exchange's trace: ids and the sampling decision made at arrival, and
+//! for a sampled exchange the request facts its spans will need. The spans
+//! themselves (SERVER, and its CLIENT child around the upstream call) are
+//! built in one go when the exchange completes (`sinks::spans`): nothing is
+//! locked, shared or allocated per span while the request is in flight, and
+//! an unsampled exchange pays for its ids and nothing else.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Version};
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceId, Tracer};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 use super::{trace_context, Handler};
+use crate::telemetry::Tracing;
 
-/// The spans of one exchange, held in OpenTelemetry contexts so they can be
-/// ended through a shared reference at completion.
+/// The trace of one exchange.
 #[derive(Debug, Clone)]
 pub struct ExchangeTrace {
-    pub server: Context,
-    pub client: Option<Context>,
+    trace_id: TraceId,
+    server_span_id: SpanId,
+    client_span_id: SpanId,
+    /// The inbound parent (a remote span), when the traceparent was valid.
+    pub parent: Option<SpanId>,
+    sampled: bool,
+    /// Facts for the spans; present only when sampled.
+    pub request: Option<Box<RequestAttributes>>,
+    /// When the upstream call began and its redacted URL, once it began.
+    pub client: Option<ClientCall>,
+}
+
+/// What the SERVER span records about the request.
+#[derive(Debug, Clone)]
+pub struct RequestAttributes {
+    pub start: SystemTime,
+    pub method: &'static str,
+    pub route: Arc<str>,
+    pub path: String,
+    pub scheme: &'static str,
+    pub protocol: &'static str,
+    pub user_agent: Option<String>,
+    pub server_address: Option<String>,
+    pub correlation_id: String,
+}
+
+/// What the CLIENT span records about the upstream call.
+#[derive(Debug, Clone)]
+pub struct ClientCall {
+    pub start: SystemTime,
+    /// Present only when sampled: the upstream URL, query values redacted.
+    pub url: Option<String>,
+    pub host: Arc<str>,
+    pub port: u16,
 }
 
 impl ExchangeTrace {
     /// The trace id, shown in logs and error bodies.
     pub fn trace_id(&self) -> TraceId {
-        self.server.span().span_context().trace_id()
+        self.trace_id
     }
 
     /// The server span's id: the exchange's own span in logs.
     pub fn span_id(&self) -> SpanId {
-        self.server.span().span_context().span_id()
+        self.server_span_id
+    }
+
+    /// The client span's id (the upstream's parent).
+    pub fn client_span_id(&self) -> SpanId {
+        self.client_span_id
     }
 
     pub fn is_sampled(&self) -> bool {
-        self.server.span().span_context().is_sampled()
+        self.sampled
     }
 
-    /// The context to propagate upstream: the client span's.
+    fn flags(&self) -> TraceFlags {
+        if self.sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        }
+    }
+
+    /// The context to propagate upstream: the client span's once the call began.
     pub fn upstream_context(&self) -> SpanContext {
-        self.client
-            .as_ref()
-            .unwrap_or(&self.server)
-            .span()
-            .span_context()
-            .clone()
+        let span = if self.client.is_some() {
+            self.client_span_id
+        } else {
+            self.server_span_id
+        };
+        SpanContext::new(
+            self.trace_id,
+            span,
+            self.flags(),
+            false,
+            TraceState::default(),
+        )
+    }
+
+    /// The SERVER span's context.
+    pub fn server_context(&self) -> SpanContext {
+        SpanContext::new(
+            self.trace_id,
+            self.server_span_id,
+            self.flags(),
+            false,
+            TraceState::default(),
+        )
+    }
+
+    /// The CLIENT span's context.
+    pub fn client_context(&self) -> SpanContext {
+        SpanContext::new(
+            self.trace_id,
+            self.client_span_id,
+            self.flags(),
+            false,
+            TraceState::default(),
+        )
     }
 }
 
@@ -58,77 +133,52 @@ pub struct RequestFacts<'a> {
     pub start: SystemTime,
 }
 
-/// Starts the SERVER span, continuing a valid inbound `traceparent`.
-pub fn start_server(tracer: &SdkTracer, facts: &RequestFacts<'_>) -> ExchangeTrace {
-    let parent = match trace_context::extract(facts.headers) {
-        Some(remote) => Context::new().with_remote_span_context(remote),
-        None => Context::new(),
-    };
-    let span = tracer
-        .span_builder(format!(
-            "{} {}",
-            method_name(facts.method),
-            facts.handler.name
-        ))
-        .with_kind(SpanKind::Server)
-        .with_start_time(facts.start)
-        .start_with_context(tracer, &parent);
-    let server = parent.with_span(span);
-    let span = server.span();
-    if span.is_recording() {
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method_name(facts.method)),
-            KeyValue::new("url.path", facts.path.to_owned()),
-            KeyValue::new("url.scheme", facts.scheme),
-            KeyValue::new("http.route", facts.handler.name.clone()),
-            KeyValue::new("network.protocol.version", protocol_version(facts.version)),
-            KeyValue::new("correlation_id", facts.correlation_id.to_owned()),
-        ];
-        if let Some(agent) = facts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
-            attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
-        }
-        if let Some(host) = facts.host {
-            attributes.push(KeyValue::new("server.address", host.to_owned()));
-        }
-        span.set_attributes(attributes);
-    }
+/// Decides the exchange's trace at arrival, continuing a valid inbound `traceparent`.
+pub fn start_server(tracing: &Tracing, facts: &RequestFacts<'_>) -> ExchangeTrace {
+    let parent = trace_context::extract(facts.headers);
+    let decision = tracing.decide(parent.as_ref(), &facts.handler.name);
+    let request = decision.sampled.then(|| {
+        Box::new(RequestAttributes {
+            start: facts.start,
+            method: method_name(facts.method),
+            route: facts.handler.name.clone(),
+            path: facts.path.to_owned(),
+            scheme: facts.scheme,
+            protocol: protocol_version(facts.version),
+            user_agent: facts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            server_address: facts.host.map(str::to_owned),
+            correlation_id: facts.correlation_id.to_owned(),
+        })
+    });
     ExchangeTrace {
-        server,
+        trace_id: decision.trace_id,
+        server_span_id: decision.span_id,
+        client_span_id: tracing.new_span_id(),
+        parent: parent.map(|p| p.span_id()),
+        sampled: decision.sampled,
+        request,
         client: None,
     }
 }
 
-/// What the client span needs from the upstream request.
-pub struct UpstreamFacts<'a> {
-    pub method: &'a Method,
-    pub host: &'a str,
-    pub port: u16,
-    /// Builds the upstream URL with secret query values redacted; called only
-    /// for a recorded span.
-    pub url: &'a dyn Fn() -> String,
-}
-
-/// Starts the CLIENT span as a child of the server span.
-pub fn start_client(tracer: &SdkTracer, trace: &mut ExchangeTrace, facts: UpstreamFacts<'_>) {
-    let span = tracer
-        .span_builder(method_name(facts.method))
-        .with_kind(SpanKind::Client)
-        .start_with_context(tracer, &trace.server);
-    let client = trace.server.with_span(span);
-    let span = client.span();
-    if span.is_recording() {
-        span.set_attributes([
-            KeyValue::new("http.request.method", method_name(facts.method)),
-            KeyValue::new("server.address", facts.host.to_owned()),
-            KeyValue::new("server.port", i64::from(facts.port)),
-            KeyValue::new("url.full", (facts.url)()),
-        ]);
-    }
-    trace.client = Some(client);
+/// Marks the start of the upstream call; `url` builds the redacted upstream
+/// URL and is called only for a sampled exchange.
+pub fn start_client(
+    trace: &mut ExchangeTrace,
+    host: Arc<str>,
+    port: u16,
+    url: &dyn Fn() -> String,
+) {
+    trace.client = Some(ClientCall {
+        start: SystemTime::now(),
+        url: trace.sampled.then(url),
+        host,
+        port,
+    });
 }
 
 /// The method as HTTP semantic conventions name it: standard methods as is,

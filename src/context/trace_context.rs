@@ -123,14 +123,40 @@ fn valid_value(value: &[u8]) -> bool {
 
 /// The outbound `traceparent` for a span: always version 00, sampled flag only.
 pub fn traceparent_value(context: &SpanContext) -> HeaderValue {
-    let flags = context.trace_flags() & TraceFlags::SAMPLED;
-    let text = format!(
-        "00-{}-{}-{:02x}",
-        context.trace_id(),
-        context.span_id(),
-        flags.to_u8()
-    );
-    HeaderValue::from_str(&text).expect("hex digits and dashes are a valid header value")
+    let flags = (context.trace_flags() & TraceFlags::SAMPLED).to_u8();
+    let mut buf = [b'-'; TRACEPARENT_LEN];
+    buf[..2].copy_from_slice(b"00");
+    hex_into(&mut buf[3..35], &context.trace_id().to_bytes());
+    hex_into(&mut buf[36..52], &context.span_id().to_bytes());
+    hex_into(&mut buf[53..55], &[flags]);
+    HeaderValue::from_bytes(&buf).expect("hex digits and dashes are a valid header value")
+}
+
+/// Lower-case hex of a trace id, as logs, exemplars and error bodies show it.
+pub fn trace_id_hex(id: TraceId) -> String {
+    hex_string(&id.to_bytes())
+}
+
+/// Lower-case hex of a span id.
+pub fn span_id_hex(id: SpanId) -> String {
+    hex_string(&id.to_bytes())
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    let mut buf = vec![0u8; bytes.len() * 2];
+    hex_into(&mut buf, bytes);
+    // Only ASCII hex digits were written.
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Writes `bytes` as lower-case hex into `out` (twice their length): a table
+/// lookup per nibble instead of the formatting machinery, on every request.
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {

@@ -76,10 +76,20 @@ impl Target {
 }
 
 /// What the connection knows about the client side.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientSide {
     pub addr: SocketAddr,
     pub tls: bool,
+    /// The client IP as `X-Forwarded-For` writes it, formatted once per connection.
+    pub ip: HeaderValue,
+}
+
+impl ClientSide {
+    pub fn new(addr: SocketAddr, tls: bool) -> Self {
+        let ip = HeaderValue::from_str(&addr.ip().to_string())
+            .expect("an IP address is a valid header value");
+        Self { addr, tls, ip }
+    }
 }
 
 /// Headers the proxy sets on the upstream request.
@@ -100,7 +110,7 @@ pub struct Outbound<'a> {
 pub fn upstream_request(
     req: Request<Incoming>,
     target: &Target,
-    client: ClientSide,
+    client: &ClientSide,
     outbound: Outbound<'_>,
     body_limit: Option<u64>,
     stats: Arc<RequestStats>,
@@ -118,7 +128,7 @@ pub fn upstream_request(
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers, outbound.upgrade);
     let proto = if client.tls { "https" } else { "http" };
-    append_forwarded(headers, client.addr.ip(), proto, original_host);
+    append_forwarded(headers, &client.ip, proto, original_host);
     headers.insert(header::HOST, target.host_header.clone());
     headers.insert(
         outbound.correlation.0.clone(),

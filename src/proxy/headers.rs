@@ -1,9 +1,7 @@
 //! Header rewriting between the client and the upstream (RFC 9110 §7.6.1):
 //! hop-by-hop fields stay on their hop, `X-Forwarded-*` record the client side.
 
-use std::net::IpAddr;
-
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 
 /// Fields that describe one connection and are never forwarded.
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -26,7 +24,7 @@ pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-h
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none of these: one pass over the (few) names is
     // cheaper than hashing seven names for lookups that find nothing.
-    let present = headers.keys().any(|name| HOP_BY_HOP.contains(name));
+    let present = headers.keys().any(is_hop_by_hop);
     if !present && !keep_upgrade {
         return;
     }
@@ -53,6 +51,21 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// A match on the name's text: a length check and one comparison, where
+/// comparing against each `HeaderName` would not be.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
 /// True for an HTTP/1.1 request asking to switch protocols (e.g. WebSocket).
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
@@ -68,11 +81,11 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
 /// keeping what earlier proxies wrote (one comma-separated list per header).
 pub fn append_forwarded(
     headers: &mut HeaderMap,
-    client_ip: IpAddr,
+    client_ip: &HeaderValue,
     proto: &'static str,
     host: Option<HeaderValue>,
 ) {
-    append_list(headers, &X_FORWARDED_FOR, client_ip.to_string().as_bytes());
+    append_list(headers, &X_FORWARDED_FOR, client_ip.as_bytes());
     append_list(headers, &X_FORWARDED_PROTO, proto.as_bytes());
     if let Some(host) = host {
         append_list(headers, &X_FORWARDED_HOST, host.as_bytes());
@@ -80,11 +93,15 @@ pub fn append_forwarded(
 }
 
 fn append_list(headers: &mut HeaderMap, name: &HeaderName, value: &[u8]) {
-    let joined = match headers.get(name) {
-        None => HeaderValue::from_bytes(value).ok(),
-        Some(existing) => {
-            let mut all = Vec::with_capacity(existing.len() + 2 + value.len());
-            for (i, v) in headers.get_all(name).iter().enumerate() {
+    match headers.entry(name) {
+        Entry::Vacant(slot) => {
+            if let Ok(v) = HeaderValue::from_bytes(value) {
+                slot.insert(v);
+            }
+        }
+        Entry::Occupied(mut slot) => {
+            let mut all = Vec::with_capacity(64 + value.len());
+            for (i, v) in slot.iter().enumerate() {
                 if i > 0 {
                     all.extend_from_slice(b", ");
                 }
@@ -92,11 +109,10 @@ fn append_list(headers: &mut HeaderMap, name: &HeaderName, value: &[u8]) {
             }
             all.extend_from_slice(b", ");
             all.extend_from_slice(value);
-            HeaderValue::from_bytes(&all).ok()
+            if let Ok(v) = HeaderValue::from_bytes(&all) {
+                slot.insert(v);
+            }
         }
-    };
-    if let Some(v) = joined {
-        headers.insert(name.clone(), v);
     }
 }
 
@@ -157,7 +173,7 @@ mod tests {
         ]);
         append_forwarded(
             &mut h,
-            "127.0.0.1".parse().unwrap(),
+            &HeaderValue::from_static("127.0.0.1"),
             "http",
             Some(HeaderValue::from_static("api.example")),
         );

@@ -59,6 +59,8 @@ pub struct Proxy {
     metrics: Arc<Metrics>,
     redactor: Arc<Redactor>,
     sinks: Arc<Sinks>,
+    /// The upstream host, shared by every client span.
+    upstream_host: Arc<str>,
     genai_enabled: bool,
     /// Sentry events describe the request's headers: keep them when Sentry is on.
     keep_headers: bool,
@@ -96,13 +98,14 @@ impl Proxy {
             metrics: parts.metrics,
             redactor: parts.redactor,
             sinks: Arc::new(parts.sinks),
+            upstream_host: Arc::from(config.upstream.url.host()),
             genai_enabled: config.genai.enabled,
             keep_headers: config.sentry.dsn.is_set(),
         }
     }
 
     async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
-        let mut recorder = Recorder::new(self.exchange(&req, client), self.sinks.clone());
+        let mut recorder = Recorder::new(self.exchange(&req, &client), self.sinks.clone());
 
         if let Err(kind) = self.check_limits(&req) {
             return self.reply_error(recorder, ProxyError::bare(kind));
@@ -116,7 +119,7 @@ impl Proxy {
         let upstream_req = match forward::upstream_request(
             req,
             &self.target,
-            client,
+            &client,
             outbound,
             self.max_request_body,
             stats.clone(),
@@ -170,7 +173,7 @@ impl Proxy {
     }
 
     /// The request-side context: correlation ID, handler, and the server span.
-    fn exchange(&self, req: &Request<Incoming>, client: ClientSide) -> Exchange {
+    fn exchange(&self, req: &Request<Incoming>, client: &ClientSide) -> Exchange {
         let start = Instant::now();
         let (correlation_id, rejected) =
             CorrelationId::from_headers(req.headers(), &self.correlation_accept);
@@ -184,7 +187,7 @@ impl Proxy {
                 .and_then(|h| h.to_str().ok())
                 .or_else(|| req.uri().host());
             spans::start_server(
-                tracing.tracer(),
+                tracing,
                 &spans::RequestFacts {
                     method: req.method(),
                     handler: &handler,
@@ -238,15 +241,11 @@ impl Proxy {
         req: &Request<Incoming>,
         upgrade: bool,
     ) -> forward::Outbound<'a> {
-        if let Some(tracing) = &self.tracing {
+        if self.tracing.is_some() {
             let target = recorder.exchange().target.clone();
-            let facts = spans::UpstreamFacts {
-                method: req.method(),
-                host: self.target.host(),
-                port: self.target.port(),
-                url: &|| self.target.full_url(&self.redactor.target(target.as_str())),
-            };
-            recorder.with_trace(|trace| spans::start_client(tracing.tracer(), trace, facts));
+            let url = || self.target.full_url(&self.redactor.target(target.as_str()));
+            let host = self.upstream_host.clone();
+            recorder.with_trace(|trace| spans::start_client(trace, host, self.target.port(), &url));
         }
         let exchange = recorder.exchange();
         // The client's trace headers go on only when valid, whether or not
@@ -334,7 +333,7 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let proxy = self.proxy.clone();
-        let client = self.client;
+        let client = self.client.clone();
         Box::pin(async move { Ok(proxy.handle(req, client).await) })
     }
 }

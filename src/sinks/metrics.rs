@@ -79,7 +79,7 @@ impl Sink for MetricsSink {
             .as_ref()
             .filter(|t| t.is_sampled())
             .map(|t| TraceExemplar {
-                trace_id: t.trace_id().to_string(),
+                trace_id: crate::context::trace_context::trace_id_hex(t.trace_id()),
             });
 
         let route = http.route(method_index(&e.method), e.handler.index);

@@ -169,11 +169,9 @@ impl SentrySink {
             transaction
                 .contexts
                 .insert("trace".into(), Context::Trace(Box::new(context)));
-            if let (Some(client), Some(upstream)) = (&trace.client, c.upstream_duration) {
-                use opentelemetry::trace::TraceContextExt;
-                let span = client.span();
+            if let (Some(_), Some(upstream)) = (&trace.client, c.upstream_duration) {
                 transaction.spans.push(protocol::Span {
-                    span_id: span.span_context().span_id().to_bytes().into(),
+                    span_id: trace.client_span_id().to_bytes().into(),
                     trace_id: trace.trace_id().to_bytes().into(),
                     parent_span_id: Some(trace.span_id().to_bytes().into()),
                     op: Some("http.client".to_owned()),

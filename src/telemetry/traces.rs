@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceId};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider, SpanExporter};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler as SdkSampler, SamplingDecision, ShouldSample,
+    SpanData, SpanExporter, SpanProcessor,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::resource as semres;
 
@@ -26,13 +29,25 @@ pub enum TracingError {
     Tls(#[from] crate::tls::TlsError),
 }
 
-/// A running tracer provider. Cheap to share; [`Tracing::shutdown`] flushes.
+/// The trace pipeline: the configured sampler and id generator decide each
+/// exchange's trace at arrival; completed spans go straight to the bounded
+/// export queue. The SDK's exporter, sampler and `SpanData` are used; its
+/// `Tracer`/`Span` machinery is not, because a proxy knows everything about
+/// its two spans when the exchange ends and can build them in one go.
 pub struct Tracing {
-    tracer: SdkTracer,
-    provider: SdkTracerProvider,
+    sampler: SdkSampler,
+    ids: RandomIdGenerator,
+    scope: InstrumentationScope,
     queue: QueueingSpanProcessor,
     dropped: Arc<AtomicU64>,
     export_timeout: Duration,
+}
+
+/// The sampling decision for a new exchange.
+pub struct Decision {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub sampled: bool,
 }
 
 impl Tracing {
@@ -47,38 +62,62 @@ impl Tracing {
         )))
     }
 
-    /// A provider exporting to `exporter` instead of OTLP (the demo keeps spans in memory).
+    /// A pipeline exporting to `exporter` instead of OTLP (the demo keeps spans in memory).
     pub fn with_exporter<E: SpanExporter + 'static>(config: &Config, mut exporter: E) -> Self {
         let otlp = &config.tracing.otlp;
         let dropped = Arc::new(AtomicU64::new(0));
-        let resource = resource(&config.service);
-        exporter.set_resource(&resource);
+        exporter.set_resource(&resource(&config.service));
         let queue = QueueingSpanProcessor::start(
             exporter,
             otlp.max_queue_size,
             otlp.timeout,
             dropped.clone(),
         );
-        let provider = SdkTracerProvider::builder()
-            .with_sampler(sampler(&config.tracing))
-            .with_resource(resource)
-            .with_span_processor(queue.clone())
-            .build();
         let scope = InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        let tracer = provider.tracer_with_scope(scope);
         Self {
-            tracer,
-            provider,
+            sampler: sampler(&config.tracing),
+            ids: RandomIdGenerator::default(),
+            scope,
             queue,
             dropped,
             export_timeout: otlp.timeout,
         }
     }
 
-    pub fn tracer(&self) -> &SdkTracer {
-        &self.tracer
+    /// The trace id, server span id and sampling decision of a new exchange,
+    /// continuing `parent` when there is one.
+    pub fn decide(&self, parent: Option<&SpanContext>, name: &str) -> Decision {
+        let trace_id = parent.map_or_else(|| self.ids.new_trace_id(), SpanContext::trace_id);
+        // Samplers read the parent from a context; only a remote parent needs one.
+        let parent_cx = parent.map(|p| Context::new().with_remote_span_context(p.clone()));
+        let result = self.sampler.should_sample(
+            parent_cx.as_ref(),
+            trace_id,
+            name,
+            &SpanKind::Server,
+            &[],
+            &[],
+        );
+        Decision {
+            trace_id,
+            span_id: self.ids.new_span_id(),
+            sampled: result.decision == SamplingDecision::RecordAndSample,
+        }
+    }
+
+    pub fn new_span_id(&self) -> SpanId {
+        self.ids.new_span_id()
+    }
+
+    pub fn scope(&self) -> &InstrumentationScope {
+        &self.scope
+    }
+
+    /// Queues a finished span for export; never blocks (a full queue drops and counts).
+    pub fn export(&self, span: SpanData) {
+        self.queue.on_end(span);
     }
 
     /// Spans not delivered so far: queue full, or export failed or timed out.
@@ -99,7 +138,6 @@ impl Tracing {
     /// Exports what is queued, then stops the exporter, within the export timeout.
     pub async fn shutdown(&self) {
         self.queue.shutdown(self.export_timeout).await;
-        let _ = self.provider.shutdown();
     }
 }
 
