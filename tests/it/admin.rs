@@ -64,17 +64,7 @@ async fn readyz_reports_draining_while_a_stream_finishes() {
     let (upstream, release_tx) = gated_stream(b"first\n", b"").await;
     let sidecar = start_sidecar(test_config(&upstream.url())).await;
     eventually_status(&sidecar, "/readyz", 200).await;
-    let response = bounded(
-        "headers",
-        client().request(get(format!("http://{}/s", sidecar.proxy_addr()))),
-    )
-    .await
-    .unwrap();
-    let mut body = response.into_body();
-    bounded("first chunk", http_body_util::BodyExt::frame(&mut body))
-        .await
-        .unwrap()
-        .unwrap();
+    let stream = open_stream(get(format!("http://{}/s", sidecar.proxy_addr()))).await;
 
     sidecar.shutdown();
     let reply = eventually_status(&sidecar, "/readyz", 503).await;
@@ -88,7 +78,7 @@ async fn readyz_reports_draining_while_a_stream_finishes() {
         "liveness holds while draining"
     );
     release_tx.send(()).await.unwrap();
-    bounded("stream end", http_body_util::BodyExt::collect(body))
+    bounded("stream end", http_body_util::BodyExt::collect(stream.body))
         .await
         .unwrap();
     bounded("drain", sidecar.wait()).await;

@@ -201,19 +201,13 @@ async fn silent_stream_is_cut_after_idle_timeout() {
     let mut config = test_config(&upstream.url());
     config.upstream.idle_timeout = Some(Duration::from_millis(200));
     let sidecar = start_sidecar(config).await;
-    let response = bounded(
-        "headers",
-        client().request(get(format!("http://{}/s", sidecar.proxy_addr()))),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut body = response.into_body();
-    let first = bounded("first", body.frame()).await.unwrap().unwrap();
-    assert_eq!(
-        first.into_data().unwrap(),
-        Bytes::from_static(b"{\"response\":\"a\"}\n")
-    );
+    let OpenStream {
+        status,
+        first,
+        mut body,
+    } = open_stream(get(format!("http://{}/s", sidecar.proxy_addr()))).await;
+    assert_eq!(status, 200);
+    assert_eq!(first, Bytes::from_static(b"{\"response\":\"a\"}\n"));
     let cut = bounded("cut-off", body.frame()).await;
     assert!(
         matches!(cut, Some(Err(_))),
@@ -245,15 +239,8 @@ async fn client_leaving_mid_stream_cancels_the_upstream_request() {
     })
     .await;
     let sidecar = start_sidecar(test_config(&upstream.url())).await;
-    let response = bounded(
-        "headers",
-        client().request(get(format!("http://{}/s", sidecar.proxy_addr()))),
-    )
-    .await
-    .unwrap();
-    let mut body = response.into_body();
-    bounded("first", body.frame()).await.unwrap().unwrap();
-    drop(body); // the client goes away
+    let stream = open_stream(get(format!("http://{}/s", sidecar.proxy_addr()))).await;
+    drop(stream); // the client goes away
     bounded("upstream cancellation", cancelled_rx.recv())
         .await
         .expect("upstream saw the cancel");

@@ -64,14 +64,9 @@ async fn streamed_response_is_not_buffered() {
     let req = Request::post(format!("http://{}/api/generate", sidecar.proxy_addr()))
         .body(full(r#"{"model":"m","prompt":"p"}"#))
         .unwrap();
-    let response = bounded("headers", client().request(req)).await.unwrap();
-    let mut body = response.into_body();
-    let first = bounded("first chunk", body.frame())
-        .await
-        .unwrap()
-        .unwrap()
-        .into_data()
-        .unwrap();
+    let OpenStream {
+        first, mut body, ..
+    } = open_stream(req).await;
     assert_eq!(&first[..], b"{\"response\":\"first\"}\n");
     release_tx.send(()).await.unwrap();
     let second = bounded("second chunk", body.frame())

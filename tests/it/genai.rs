@@ -7,10 +7,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use otel_sidecar::config::{Config, Sampler};
+use otel_sidecar::config::Config;
 use otel_sidecar::mock_ollama::{MockOllama, MockOptions};
 
-use crate::metrics::{scrape, value};
+use crate::metrics::{scrape, token_usage_sum, value};
 use crate::otlp::{OtlpReceiver, Received};
 use crate::support::*;
 
@@ -26,9 +26,7 @@ async fn mock() -> MockOllama {
 
 fn traced(upstream: &str, receiver: &OtlpReceiver) -> Config {
     let mut config = test_config(upstream);
-    config.tracing.enabled = true;
-    config.tracing.sampler = Sampler::AlwaysOn;
-    config.tracing.otlp.endpoint = receiver.endpoint();
+    receiver.receive_every_span(&mut config);
     config
 }
 
@@ -218,14 +216,7 @@ async fn tokens_and_models_for_every_route_streamed_and_not() {
         .any(|e| e.name == "gen_ai.first_token"));
 
     let text = scrape(&sidecar, None).await.2;
-    let token_sum = |kind: &str, model: &str, op: &str| {
-        value(
-            &text,
-            &format!(
-                r#"gen_ai_client_token_usage_sum{{gen_ai_token_type="{kind}",gen_ai_request_model="{model}",gen_ai_operation_name="{op}"}}"#
-            ),
-        )
-    };
+    let token_sum = |kind, model, op| token_usage_sum(&text, kind, model, op);
     assert_eq!(
         token_sum("input", "gen-stream", "text_completion"),
         Some(5.0),
@@ -444,14 +435,7 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
     let text = scrape(&sidecar, None).await.2;
-    let sum = |kind: &str, model: &str, op: &str| {
-        value(
-            &text,
-            &format!(
-                r#"gen_ai_client_token_usage_sum{{gen_ai_token_type="{kind}",gen_ai_request_model="{model}",gen_ai_operation_name="{op}"}}"#
-            ),
-        )
-    };
+    let sum = |kind, model, op| token_usage_sum(&text, kind, model, op);
     assert_eq!(
         sum("output", "py-ollama", "text_completion"),
         Some(5.0),

@@ -47,9 +47,7 @@ async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
     let req = Request::post(format!("http://{listener}/api/generate"))
         .body(full("{}"))
         .unwrap();
-    let response = bounded("headers", client().request(req)).await.unwrap();
-    let mut body = response.into_body();
-    bounded("first chunk", body.frame()).await.unwrap().unwrap();
+    let OpenStream { body, .. } = open_stream(req).await;
 
     sigterm(&binary.child);
     // New connections are refused once the listener closes; the stream goes on.

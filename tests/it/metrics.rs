@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use otel_sidecar::config::{OtlpProtocol, Sampler};
+use otel_sidecar::config::OtlpProtocol;
 
 use crate::otlp::OtlpReceiver;
 use crate::support::*;
@@ -37,6 +37,16 @@ pub fn value(exposition: &str, series: &str) -> Option<f64> {
         let rest = line.strip_prefix(series)?.strip_prefix(' ')?;
         rest.split_whitespace().next()?.parse().ok()
     })
+}
+
+/// `gen_ai_client_token_usage_sum` for one token type, model and operation.
+pub fn token_usage_sum(exposition: &str, kind: &str, model: &str, operation: &str) -> Option<f64> {
+    value(
+        exposition,
+        &format!(
+            r#"gen_ai_client_token_usage_sum{{gen_ai_token_type="{kind}",gen_ai_request_model="{model}",gen_ai_operation_name="{operation}"}}"#
+        ),
+    )
 }
 
 /// Every series name with labels, without values.
@@ -207,14 +217,7 @@ async fn durations_end_with_the_body_and_aborts_are_499() {
     let sidecar = start_sidecar(test_config(&upstream.url())).await;
     let base = format!("http://{}", sidecar.proxy_addr());
 
-    let response = bounded(
-        "headers",
-        client().request(get(format!("{base}/api/generate"))),
-    )
-    .await
-    .unwrap();
-    let mut body = response.into_body();
-    bounded("first", body.frame()).await.unwrap().unwrap();
+    let OpenStream { body, .. } = open_stream(get(format!("{base}/api/generate"))).await;
     eventually(
         &sidecar,
         r#"http_requests_in_flight{handler="/api/generate"}"#,
@@ -250,12 +253,8 @@ async fn durations_end_with_the_body_and_aborts_are_499() {
         "first byte ({first_byte}) is the headers, before the body ends ({total})"
     );
 
-    let response = bounded("headers", client().request(get(format!("{base}/api/chat"))))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    bounded("first", body.frame()).await.unwrap().unwrap();
-    drop(body);
+    let stream = open_stream(get(format!("{base}/api/chat"))).await;
+    drop(stream);
     eventually(
         &sidecar,
         r#"http_requests_total{method="GET",handler="/api/chat",status="499"}"#,
@@ -297,9 +296,7 @@ async fn exemplars_name_the_exported_trace() {
     let receiver = OtlpReceiver::grpc().await;
     let upstream = status_upstream().await;
     let mut config = test_config(&upstream.url());
-    config.tracing.enabled = true;
-    config.tracing.sampler = Sampler::AlwaysOn;
-    config.tracing.otlp.endpoint = receiver.endpoint();
+    receiver.receive_every_span(&mut config);
     config.tracing.otlp.protocol = OtlpProtocol::Grpc;
     let sidecar = start_sidecar(config).await;
     send(
@@ -339,9 +336,7 @@ async fn exposition_is_strict_openmetrics() {
     let receiver = OtlpReceiver::grpc().await;
     let upstream = status_upstream().await;
     let mut config = test_config(&upstream.url());
-    config.tracing.enabled = true;
-    config.tracing.sampler = Sampler::AlwaysOn;
-    config.tracing.otlp.endpoint = receiver.endpoint();
+    receiver.receive_every_span(&mut config);
     let sidecar = start_sidecar(config).await;
     let base = format!("http://{}", sidecar.proxy_addr());
     for path in ["/api/tags", "/nope", "/fail", "/api/generate"] {

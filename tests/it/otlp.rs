@@ -199,6 +199,13 @@ impl OtlpReceiver {
         format!("http://{}", self.addr)
     }
 
+    /// Turns tracing on in `config`, samples every request and exports here.
+    pub fn receive_every_span(&self, config: &mut otel_sidecar::config::Config) {
+        config.tracing.enabled = true;
+        config.tracing.sampler = otel_sidecar::config::Sampler::AlwaysOn;
+        config.tracing.otlp.endpoint = self.endpoint();
+    }
+
     pub fn spans(&self) -> Vec<Received> {
         self.store.0.lock().unwrap().clone()
     }

@@ -306,9 +306,7 @@ async fn events_carry_correlation_trace_and_user_and_no_secrets() {
     let receiver = OtlpReceiver::grpc().await;
     let upstream = status_upstream().await;
     let mut config = with_sentry(&upstream.url(), &ingest.dsn());
-    config.tracing.enabled = true;
-    config.tracing.sampler = otel_sidecar::config::Sampler::AlwaysOn;
-    config.tracing.otlp.endpoint = receiver.endpoint();
+    receiver.receive_every_span(&mut config);
     config.sentry.user_header = Some("x-user-id".parse().unwrap());
     let sidecar = start_sidecar(config).await;
     let req = Request::get(format!(
@@ -414,9 +412,7 @@ async fn sample_rate_zero_sends_nothing_and_transactions_share_the_trace() {
     let mut config = with_sentry(&upstream.url(), &ingest.dsn());
     config.sentry.sample_rate = 0.0;
     config.sentry.traces_sample_rate = 1.0;
-    config.tracing.enabled = true;
-    config.tracing.sampler = otel_sidecar::config::Sampler::AlwaysOn;
-    config.tracing.otlp.endpoint = receiver.endpoint();
+    receiver.receive_every_span(&mut config);
     let sidecar = start_sidecar(config).await;
     call(&sidecar, "/500").await;
     call(&sidecar, "/200").await;

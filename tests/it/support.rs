@@ -133,6 +133,33 @@ pub async fn send(client: &TestClient, req: Request<TestBody>) -> (http::respons
     (parts, body)
 }
 
+/// A streamed response whose headers and first body chunk have arrived; the
+/// rest is left unread so a test can hold, cut or finish the stream.
+pub struct OpenStream {
+    pub status: http::StatusCode,
+    pub first: Bytes,
+    pub body: Incoming,
+}
+
+pub async fn open_stream(req: Request<TestBody>) -> OpenStream {
+    let response = bounded("response headers", client().request(req))
+        .await
+        .expect("request succeeds");
+    let status = response.status();
+    let mut body = response.into_body();
+    let first = bounded("first chunk", body.frame())
+        .await
+        .expect("a first frame")
+        .expect("the first frame arrives intact")
+        .into_data()
+        .expect("the first frame is data");
+    OpenStream {
+        status,
+        first,
+        body,
+    }
+}
+
 pub fn get(url: String) -> Request<TestBody> {
     Request::get(url).body(full(Bytes::new())).unwrap()
 }

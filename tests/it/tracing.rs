@@ -370,12 +370,8 @@ async fn statuses_and_error_types_for_404_502_504_and_client_abort() {
     let timeout_trace = json_body(&body)["trace_id"].as_str().unwrap().to_owned();
     let (parts, _) = send(&client(), get(format!("{base}/boom"))).await;
     assert_eq!(parts.status, 503);
-    let response = bounded("stream", client().request(get(format!("{base}/stream"))))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    bounded("first chunk", body.frame()).await.unwrap().unwrap();
-    drop(body);
+    let stream = open_stream(get(format!("{base}/stream"))).await;
+    drop(stream);
 
     // The refused case needs an upstream that is gone.
     let refused_upstream = format!("http://127.0.0.1:{}", closed_port().await);
@@ -486,14 +482,8 @@ async fn server_span_lasts_until_the_stream_ends() {
     let (upstream, release_tx) =
         gated_stream(b"{\"response\":\"a\"}\n", b"{\"done\":true}\n").await;
     let sidecar = start_sidecar(traced(&upstream.url(), &receiver, OtlpProtocol::Grpc)).await;
-    let response = bounded(
-        "headers",
-        client().request(get(format!("http://{}/api/generate", sidecar.proxy_addr()))),
-    )
-    .await
-    .unwrap();
-    let mut body = response.into_body();
-    bounded("first", body.frame()).await.unwrap().unwrap();
+    let OpenStream { body, .. } =
+        open_stream(get(format!("http://{}/api/generate", sidecar.proxy_addr()))).await;
     let held = Duration::from_millis(300);
     tokio::time::sleep(held).await;
     release_tx.send(()).await.unwrap();
