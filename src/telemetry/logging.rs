@@ -54,25 +54,53 @@ impl LogDrops {
     }
 }
 
-/// Counts writes that fail and reports them as done, so a full disk loses
-/// lines (counted) instead of stalling or killing the writer thread.
+/// Buffers lines and writes them in large chunks. A chunk that fails to write
+/// (a full or unwritable disk) is discarded and every line in it counted as
+/// lost, so the writer thread neither stalls nor retries stale lines forever.
+/// The non-blocking worker hands over one whole line per `write` call.
 struct CountingWriter {
-    inner: io::BufWriter<Box<dyn io::Write + Send>>,
+    inner: Box<dyn io::Write + Send>,
+    buffer: Vec<u8>,
+    buffered_lines: u64,
     failed: Arc<AtomicU64>,
 }
 
-impl io::Write for CountingWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.inner.write_all(buf).is_err() {
-            self.failed.fetch_add(1, Ordering::Relaxed);
+impl CountingWriter {
+    fn new(inner: Box<dyn io::Write + Send>, failed: Arc<AtomicU64>) -> Self {
+        Self {
+            inner,
+            buffer: Vec::with_capacity(WRITE_BUFFER),
+            buffered_lines: 0,
+            failed,
         }
-        Ok(buf.len())
+    }
+
+    fn write_buffer(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        if self.inner.write_all(&self.buffer).is_err() {
+            self.failed
+                .fetch_add(self.buffered_lines, Ordering::Relaxed);
+        }
+        self.buffer.clear();
+        self.buffered_lines = 0;
+    }
+}
+
+impl io::Write for CountingWriter {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        if self.buffer.len() + line.len() > WRITE_BUFFER {
+            self.write_buffer();
+        }
+        self.buffer.extend_from_slice(line);
+        self.buffered_lines += 1;
+        Ok(line.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.inner.flush().is_err() {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
+        self.write_buffer();
+        let _ = self.inner.flush();
         Ok(())
     }
 }
@@ -88,10 +116,7 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
     let mut drops = LogDrops::default();
     let failed = drops.failed_writes.clone();
     let mut writer = |w: Box<dyn io::Write + Send>| {
-        let counting = CountingWriter {
-            inner: io::BufWriter::with_capacity(WRITE_BUFFER, w),
-            failed: failed.clone(),
-        };
+        let counting = CountingWriter::new(w, failed.clone());
         let (writer, guard) = NonBlockingBuilder::default()
             .lossy(true)
             .buffered_lines_limit(LOG_QUEUE_LINES)
@@ -144,4 +169,70 @@ fn json_layer(writer: NonBlocking) -> impl Layer<Registry> {
         .with_current_span(false)
         .with_span_list(false)
         .with_writer(writer)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    struct FullDisk;
+
+    impl io::Write for FullDisk {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from_raw_os_error(28)) // ENOSPC
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Disk(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl io::Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_line_of_a_failed_chunk_is_counted() {
+        let failed = Arc::new(AtomicU64::new(0));
+        let mut writer = CountingWriter::new(Box::new(FullDisk), failed.clone());
+        for _ in 0..3 {
+            writer.write_all(b"{\"msg\":\"line\"}\n").unwrap();
+        }
+        writer.flush().unwrap();
+        assert_eq!(failed.load(Ordering::Relaxed), 3);
+        writer.write_all(b"{}\n").unwrap();
+        writer.flush().unwrap();
+        assert_eq!(
+            failed.load(Ordering::Relaxed),
+            4,
+            "a lost chunk is not retried"
+        );
+    }
+
+    #[test]
+    fn lines_reach_the_disk_in_order_and_in_few_writes() {
+        let disk = Disk::default();
+        let failed = Arc::new(AtomicU64::new(0));
+        let mut writer = CountingWriter::new(Box::new(disk.clone()), failed.clone());
+        let line = vec![b'x'; 1000];
+        for _ in 0..100 {
+            writer.write_all(&line).unwrap();
+        }
+        writer.flush().unwrap();
+        let writes = disk.0.lock().unwrap();
+        assert_eq!(writes.concat(), line.repeat(100));
+        assert_eq!(writes.len(), 2, "64 lines fit a chunk, then 36");
+        assert_eq!(failed.load(Ordering::Relaxed), 0);
+    }
 }
