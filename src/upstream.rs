@@ -36,7 +36,9 @@ pub fn client(config: &UpstreamConfig) -> Result<UpstreamClient, TlsError> {
         // The proxy sets Host itself (the upstream's authority).
         .set_host(false)
         // A request that hyper never wrote to a reused connection that turned
-        // out closed is safe to send again on a new one.
+        // out closed is safe to send again on a new one, whatever its method.
+        // One that was written and lost is resent by `proxy::resend`, only
+        // when idempotent and bodiless, and recorded on the client span.
         .retry_canceled_requests(true)
         .build(connector))
 }

@@ -89,6 +89,27 @@ impl Recorder {
         self.upstream_headers = Some(elapsed);
     }
 
+    /// The upstream call failed with `kind` and the request goes out again.
+    pub fn resending(&mut self, kind: ProxyErrorKind) {
+        let exchange = self.exchange();
+        let ids = exchange.trace_ids();
+        tracing::info!(
+            correlation_id = exchange.correlation_id.as_str(),
+            trace_id = ids.as_ref().map(|i| i.0.as_str()),
+            span_id = ids.as_ref().map(|i| i.1.as_str()),
+            error_type = kind.as_str(),
+            "upstream connection failed before a response; sending the idempotent request again"
+        );
+        self.with_trace(|trace| {
+            if let Some(call) = trace.client.as_mut() {
+                call.resends.push(crate::context::spans::Resend {
+                    at: std::time::SystemTime::now(),
+                    error: kind.as_str(),
+                });
+            }
+        });
+    }
+
     /// The proxy is about to send response headers with `status`.
     pub fn responding(&mut self, status: u16) {
         self.status = status;

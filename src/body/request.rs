@@ -48,7 +48,8 @@ pub enum RequestBodyError {
 /// A client request body forwarded upstream.
 #[derive(Debug)]
 pub struct RequestBody<B = Incoming> {
-    inner: B,
+    /// `None` for an empty body, e.g. a bodiless request sent again.
+    inner: Option<B>,
     limit: Option<u64>,
     stats: Arc<RequestStats>,
     /// Reads `model` and `stream` on GenAI routes; dropped once it knows both.
@@ -58,8 +59,18 @@ pub struct RequestBody<B = Incoming> {
 impl<B> RequestBody<B> {
     pub fn new(inner: B, limit: Option<u64>, stats: Arc<RequestStats>) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             limit,
+            stats,
+            scanner: None,
+        }
+    }
+
+    /// A body with no bytes, for resending a request that had none.
+    pub fn empty(stats: Arc<RequestStats>) -> Self {
+        Self {
+            inner: None,
+            limit: None,
             stats,
             scanner: None,
         }
@@ -109,7 +120,10 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(Pin::new(inner).poll_frame(cx));
         let Some(frame) = frame else {
             return Poll::Ready(None);
         };
@@ -122,10 +136,12 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

@@ -51,6 +51,16 @@ pub struct ClientCall {
     pub url: Option<String>,
     pub host: Arc<str>,
     pub port: u16,
+    /// Each time the request was sent again, and the failure before it.
+    pub resends: Vec<Resend>,
+}
+
+/// One resend of the upstream request (`proxy::resend`).
+#[derive(Debug, Clone)]
+pub struct Resend {
+    pub at: SystemTime,
+    /// `error.type` of the attempt that failed.
+    pub error: &'static str,
 }
 
 impl ExchangeTrace {
@@ -178,6 +188,7 @@ pub fn start_client(
         url: trace.sampled.then(url),
         host,
         port,
+        resends: Vec::new(),
     });
 }
 

@@ -12,6 +12,7 @@
 mod error;
 mod forward;
 mod headers;
+mod resend;
 mod upgrade;
 
 pub use error::{
@@ -29,7 +30,7 @@ use http::uri::PathAndQuery;
 use http::{header, HeaderName, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::body::{ObservedBody, Recorder, RequestStats, ResponseBody};
+use crate::body::{ObservedBody, Recorder, RequestBody, RequestStats, ResponseBody};
 use crate::config::Config;
 use crate::context::{baggage, spans, trace_context, CorrelationId, RouteTable};
 use crate::exchange::Exchange;
@@ -130,11 +131,11 @@ impl Proxy {
             }
         };
 
+        let replay = resend::Replay::of(&upstream_req, upgrade.is_some());
         let sent = Instant::now();
         recorder.upstream_sent(sent);
-        let upstream =
-            tokio::time::timeout(self.response_timeout, self.client.request(upstream_req));
-        let mut response = match upstream.await {
+        let call = self.call_upstream(upstream_req, replay, &mut recorder, &stats);
+        let mut response = match tokio::time::timeout(self.response_timeout, call).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
                 let kind = if stats.too_large() {
@@ -170,6 +171,33 @@ impl Proxy {
         response.map(|body| {
             ObservedBody::new(ResponseBody::upstream(body, idle_timeout), recorder).with_tap(tap)
         })
+    }
+
+    /// Sends the request, and once more if a closed connection lost a
+    /// request that `replay` can repeat (see [`resend`]).
+    async fn call_upstream(
+        &self,
+        req: Request<RequestBody>,
+        replay: Option<resend::Replay>,
+        recorder: &mut Recorder,
+        stats: &Arc<RequestStats>,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        let mut result = self.client.request(req).await;
+        let Some(replay) = replay else {
+            return result;
+        };
+        for _ in 0..resend::MAX_RESENDS {
+            let kind = match &result {
+                Err(e) => classify_upstream(e),
+                Ok(_) => break,
+            };
+            if !resend::worth_resending(kind) {
+                break;
+            }
+            recorder.resending(kind);
+            result = self.client.request(replay.request(stats.clone())).await;
+        }
+        result
     }
 
     /// The request-side context: correlation ID, handler, and the server span.

@@ -142,6 +142,20 @@ impl SpanSink {
             span.status = Status::error(error.clone());
             attributes.push(KeyValue::new("error.type", error));
         }
+        if !call.resends.is_empty() {
+            attributes.push(KeyValue::new(
+                "http.request.resend_count",
+                call.resends.len() as i64,
+            ));
+            for resend in &call.resends {
+                span.events.events.push(Event::new(
+                    "http.request.resend",
+                    resend.at,
+                    vec![KeyValue::new("error.type", resend.error)],
+                    0,
+                ));
+            }
+        }
         if let Some(genai) = &c.genai {
             genai_attributes(&mut attributes, genai);
             if let Some(ttft) = genai.time_to_first_token {

@@ -13,6 +13,7 @@ mod logs;
 mod metrics;
 mod monitoring;
 mod otlp;
+mod pool;
 mod protocols;
 mod sentry;
 mod support;
