@@ -2,7 +2,7 @@
 //! forwarding it. Each decision is made once and carried in the [`Exchange`](crate::exchange::Exchange).
 
 pub mod baggage;
-mod correlation;
+pub mod correlation;
 mod route;
 pub mod spans;
 pub mod trace_context;
