@@ -82,11 +82,15 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 #[derive(Clone, Default)]
-struct Store(Arc<Mutex<Vec<Received>>>);
+struct Store {
+    spans: Arc<Mutex<Vec<Received>>>,
+    /// How long each export takes to answer: a slow collector.
+    delay: Duration,
+}
 
 impl Store {
     fn add(&self, request: ExportTraceServiceRequest) {
-        let mut spans = self.0.lock().unwrap();
+        let mut spans = self.spans.lock().unwrap();
         for resource_spans in request.resource_spans {
             let resource = resource_spans
                 .resource
@@ -110,6 +114,7 @@ impl TraceService for Store {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        tokio::time::sleep(self.delay).await;
         self.add(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -126,9 +131,17 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// gRPC on `http://addr` (the OTLP default transport).
     pub async fn grpc() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::grpc_at(0, Duration::ZERO).await
+    }
+
+    /// gRPC on a given loopback port (0: any), answering each export after `delay`.
+    pub async fn grpc_at(port: u16, delay: Duration) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let store = Store::default();
+        let store = Store {
+            delay,
+            ..Store::default()
+        };
         let service = TraceServiceServer::new(store.clone());
         let task = tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -142,7 +155,12 @@ impl OtlpReceiver {
 
     /// HTTP/protobuf on `http://addr/v1/traces`.
     pub async fn http() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::http_at(0).await
+    }
+
+    /// HTTP/protobuf on a given loopback port (0: any).
+    pub async fn http_at(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let store = Store::default();
         let shared = store.clone();
@@ -207,7 +225,7 @@ impl OtlpReceiver {
     }
 
     pub fn spans(&self) -> Vec<Received> {
-        self.store.0.lock().unwrap().clone()
+        self.store.spans.lock().unwrap().clone()
     }
 
     /// Waits (bounded) until at least `n` spans arrived.

@@ -63,7 +63,12 @@ impl Drop for SentryIngest {
 
 impl SentryIngest {
     async fn start(mode: Ingest) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at(mode, 0).await
+    }
+
+    /// On a given loopback port (0: any).
+    async fn start_at(mode: Ingest, port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let envelopes = Arc::new(Mutex::new(Vec::new()));
         let store = envelopes.clone();
@@ -480,4 +485,27 @@ async fn a_down_hanging_or_rate_limiting_sentry_never_gets_in_the_way() {
         !limiting.envelopes().is_empty(),
         "the rate-limited endpoint was reached"
     );
+}
+
+#[tokio::test]
+async fn events_flow_again_when_sentry_comes_back() {
+    let upstream = status_upstream().await;
+    let port = closed_port().await;
+    let dsn = format!("http://publickey@127.0.0.1:{port}/42");
+    let sidecar = start_sidecar(with_sentry(&upstream.url(), &dsn)).await;
+    for _ in 0..5 {
+        assert_eq!(call(&sidecar, "/500").await.status, 500);
+    }
+    let ingest = SentryIngest::start_at(Ingest::Accept, port).await;
+    let mut arrived = false;
+    for _ in 0..100 {
+        assert_eq!(call(&sidecar, "/500").await.status, 500);
+        if !ingest.events().is_empty() {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(arrived, "no event reached Sentry once it was back");
+    bounded("shutdown", sidecar.stop()).await;
 }

@@ -569,3 +569,82 @@ async fn collector_down_or_hanging_never_fails_requests_and_drops_are_counted() 
     }
     keep_open.abort();
 }
+
+#[tokio::test]
+async fn spans_flow_again_when_the_collector_comes_back() {
+    let upstream = mirror().await;
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let port = closed_port().await;
+        let mut config = test_config(&upstream.url());
+        config.tracing.enabled = true;
+        config.tracing.sampler = Sampler::AlwaysOn;
+        config.tracing.otlp.endpoint = format!("http://127.0.0.1:{port}");
+        config.tracing.otlp.protocol = protocol;
+        config.tracing.otlp.timeout = Duration::from_millis(200);
+        config.tracing.otlp.max_queue_size = 8;
+        let sidecar = start_sidecar(config).await;
+        let url = || get(format!("http://{}/x", sidecar.proxy_addr()));
+        for _ in 0..20 {
+            assert_eq!(send(&client(), url()).await.0.status, 200);
+        }
+        let tracing = sidecar.tracing().unwrap();
+        for _ in 0..100 {
+            if tracing.dropped_spans() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let dropped_while_down = tracing.dropped_spans();
+        assert!(dropped_while_down > 0, "{protocol:?}: drops not counted");
+
+        // The collector comes back on the same address.
+        let receiver = match protocol {
+            OtlpProtocol::Grpc => OtlpReceiver::grpc_at(port, Duration::ZERO).await,
+            OtlpProtocol::HttpProtobuf => OtlpReceiver::http_at(port).await,
+        };
+        let mut arrived = false;
+        for _ in 0..100 {
+            assert_eq!(send(&client(), url()).await.0.status, 200);
+            if !receiver.spans().is_empty() {
+                arrived = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            arrived,
+            "{protocol:?}: no span reached the collector once it was back"
+        );
+        bounded("shutdown", sidecar.stop()).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_collector_delays_nothing_but_its_own_spans() {
+    let upstream = mirror().await;
+    // Each export answers after 300 ms; requests keep coming meanwhile.
+    let receiver = OtlpReceiver::grpc_at(0, Duration::from_millis(300)).await;
+    let mut config = test_config(&upstream.url());
+    receiver.receive_every_span(&mut config);
+    config.tracing.otlp.timeout = Duration::from_secs(2);
+    config.tracing.otlp.max_queue_size = 64;
+    let sidecar = start_sidecar(config).await;
+    for _ in 0..300 {
+        let (parts, _) = send(&client(), get(format!("http://{}/x", sidecar.proxy_addr()))).await;
+        assert_eq!(parts.status, 200);
+    }
+    // 600 spans into a queue of 64 drained by 300 ms exports: whatever did
+    // not fit is counted, and everything else arrives.
+    let tracing = sidecar.tracing().unwrap();
+    let mut total = 0;
+    for _ in 0..200 {
+        total = receiver.spans().len() as u64 + tracing.dropped_spans();
+        if total == 600 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(total, 600, "every span delivered or counted as dropped");
+    assert!(!receiver.spans().is_empty());
+    bounded("shutdown", sidecar.stop()).await;
+}
