@@ -19,7 +19,7 @@ wait_ready() { # port
   for _ in $(seq 100); do curl -fs -o /dev/null -X POST "http://127.0.0.1:$1/api/generate" && return 0; sleep 0.1; done
   echo "nothing answers on port $1 (see $OUT/logs)" >&2; exit 1
 }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+cpu_split() { awk '{print $14, $15}' "/proc/$1/stat"; } # user and kernel clock ticks
 start_sidecar() { # name cpu: otel-sidecar with bench/NAME.toml on its port
   LISTEN_ADDR=127.0.0.1:${PORT[$1]} UPSTREAM_URL=http://127.0.0.1:$ORIGIN OTLP_ENDPOINT=http://127.0.0.1:$OTLP \
   SENTRY_DSN=http://benchkey@127.0.0.1:$SENTRY/1 ACCESS_LOG_FILE=${ACCESS_LOG_FILE:-$OUT/logs/$1-access.log} \

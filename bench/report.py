@@ -26,12 +26,18 @@ def fmt(v, digits=1):
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def split(scenario, target):
+    """CPU per request in user space and in the kernel (syscalls, TCP)."""
+    user, kernel = med(scenario, target, "user_us_per_req"), med(scenario, target, "sys_us_per_req")
+    return "-" if user is None or kernel is None else f"{user:,.1f}+{kernel:,.1f}"
+
+
 for scenario, title in [("small", "small JSON POST, 64 connections"), ("big", "1 MiB GET, 8 connections")]:
     if not any(s == scenario for s, _ in groups):
         continue
     print(f"\n== {title} ==")
     print(f"{'target':<15}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'CPU s/10k':>11}"
-          f"{'CPU/req µs':>12}{'peak RSS MiB':>14}{'req/s÷nginx':>13}{'req/s÷direct':>14}{'CPU÷nginx':>11}{'p99÷nginx':>11}")
+          f"{'CPU/req µs':>12}{'user+sys µs':>13}{'peak RSS MiB':>14}{'req/s÷nginx':>13}{'req/s÷direct':>14}{'CPU÷nginx':>11}{'p99÷nginx':>11}")
     for t in targets:
         if (scenario, t) not in groups:
             continue
@@ -39,7 +45,7 @@ for scenario, title in [("small", "small JSON POST, 64 connections"), ("big", "1
         p99 = med(scenario, t, "p99_ms")
         print(f"{t:<15}{fmt(rps, 0):>10}{fmt(med(scenario, t, 'p50_ms'), 3):>9}{fmt(p99, 3):>9}"
               f"{fmt(med(scenario, t, 'p999_ms'), 3):>10}{fmt(med(scenario, t, 'cpu_s_per_10k'), 3):>11}"
-              f"{fmt(cpu, 1):>12}{fmt((med(scenario, t, 'peak_rss_kib') or 0) / 1024, 1):>14}"
+              f"{fmt(cpu, 1):>12}{split(scenario, t):>13}{fmt((med(scenario, t, 'peak_rss_kib') or 0) / 1024, 1):>14}"
               f"{ratio(rps, med(scenario, 'nginx', 'rps')):>13}{ratio(rps, med(scenario, 'direct', 'rps')):>14}"
               f"{ratio(cpu, med(scenario, 'nginx', 'cpu_us_per_req')):>11}{ratio(p99, med(scenario, 'nginx', 'p99_ms')):>11}")
 
