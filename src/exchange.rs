@@ -24,6 +24,8 @@ pub struct Exchange {
     pub target: http::uri::PathAndQuery,
     pub version: Version,
     pub client_addr: SocketAddr,
+    /// The client's IP as text, formatted once per connection.
+    pub client_ip: http::HeaderValue,
     pub start: Instant,
     /// The exchange's spans; `None` when tracing is off.
     pub trace: Option<ExchangeTrace>,

@@ -360,6 +360,7 @@ mod tests {
             target: "/".parse().unwrap(),
             version: Version::HTTP_11,
             client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            client_ip: http::HeaderValue::from_static("127.0.0.1"),
             start: Instant::now(),
             trace: None,
             genai: None,

@@ -239,6 +239,7 @@ impl Proxy {
             method: req.method().clone(),
             version: req.version(),
             client_addr: client.addr,
+            client_ip: client.ip.clone(),
             start,
             correlation_id,
             trace,

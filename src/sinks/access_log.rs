@@ -25,7 +25,7 @@ pub struct AccessLog {
 /// The access line's fields, in the order the JSON formatter writes them.
 #[derive(Serialize)]
 struct Line<'a> {
-    timestamp: String,
+    timestamp: &'a str,
     level: &'static str,
     message: &'static str,
     correlation_id: &'a str,
@@ -42,8 +42,8 @@ struct Line<'a> {
     upstream_ms: Option<f64>,
     bytes_in: u64,
     bytes_out: u64,
-    client_address: String,
-    protocol: String,
+    client_address: &'a str,
+    protocol: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +55,17 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ttft_ms: Option<f64>,
     target: &'static str,
+}
+
+/// The request's HTTP version as the line has always shown it.
+fn http_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
 }
 
 /// Microsecond resolution, without float noise in the log line.
@@ -94,8 +105,8 @@ impl AccessLog {
             upstream_ms = line.upstream_ms,
             bytes_in = line.bytes_in,
             bytes_out = line.bytes_out,
-            client_address = %line.client_address,
-            protocol = %line.protocol,
+            client_address = line.client_address,
+            protocol = line.protocol,
             error_type = line.error_type,
             model = line.model,
             input_tokens = line.input_tokens,
@@ -115,8 +126,9 @@ impl Sink for AccessLog {
         let genai = c.genai.as_ref();
         let ids = e.trace_ids();
         let path = self.redactor.target(e.target.as_str());
+        let mut timestamp = [0u8; super::timestamp::LEN];
         let line = Line {
-            timestamp: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
+            timestamp: super::timestamp::rfc3339_micros(SystemTime::now(), &mut timestamp),
             level: "INFO",
             message: "request completed",
             correlation_id: e.correlation_id.as_str(),
@@ -130,8 +142,8 @@ impl Sink for AccessLog {
             upstream_ms: c.upstream_headers.map(millis),
             bytes_in: c.bytes_in,
             bytes_out: c.bytes_out,
-            client_address: e.client_addr.ip().to_string(),
-            protocol: format!("{:?}", e.version),
+            client_address: e.client_ip.to_str().unwrap_or_default(),
+            protocol: http_version(e.version),
             error_type: c.error_kind().map(|k| k.as_str()),
             model: genai.and_then(|g| g.model()),
             input_tokens: genai.and_then(|g| g.usage.input_tokens),
