@@ -59,7 +59,15 @@ mod tests {
     #[test]
     fn matches_humantime_across_seconds_and_fractions() {
         let base = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        for step in [0u64, 1, 999_999, 1_000_000, 1_000_001, 59_999_999, 86_399_999_999] {
+        for step in [
+            0u64,
+            1,
+            999_999,
+            1_000_000,
+            1_000_001,
+            59_999_999,
+            86_399_999_999,
+        ] {
             for offset in [0u64, 7, 123_456] {
                 let at = base + Duration::from_micros(step + offset);
                 let mut buf = [0u8; LEN];

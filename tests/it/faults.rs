@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::lifecycle::{sigterm, wait_exit};
-use crate::metrics::{scrape, value};
+use crate::metrics::{expect_value, scrape, value};
 use crate::support::*;
 
 #[tokio::test]
@@ -40,26 +40,12 @@ async fn upstream_reset_mid_body_cuts_the_stream_and_is_counted() {
         body.is_err(),
         "a truncated upstream body must reach the client as an error, not a short success"
     );
-    let mut text = String::new();
-    for _ in 0..50 {
-        text = scrape(&sidecar, None).await.2;
-        if value(
-            &text,
-            r#"upstream_errors_total{handler="/api/chat",error_type="reset"}"#,
-        ) == Some(1.0)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        value(
-            &text,
-            r#"upstream_errors_total{handler="/api/chat",error_type="reset"}"#
-        ),
-        Some(1.0),
-        "{text}"
-    );
+    expect_value(
+        &sidecar,
+        r#"upstream_errors_total{handler="/api/chat",error_type="reset"}"#,
+        1.0,
+    )
+    .await;
     sidecar.stop().await;
 }
 

@@ -111,7 +111,11 @@ async fn json_logs_carry_the_exchange_ids_and_no_secrets() {
         assert_eq!(access["status"], 200);
         assert_eq!(access["client_address"], "127.0.0.1");
         assert_eq!(access["protocol"], "HTTP/1.1");
-        assert_eq!(access["timestamp"].as_str().map(str::len), Some(27), "{access}");
+        assert_eq!(
+            access["timestamp"].as_str().map(str::len),
+            Some(27),
+            "{access}"
+        );
         assert_eq!(access["bytes_in"], 0);
         assert!(access["bytes_out"].as_u64().unwrap() > 0);
         assert!(access["duration_ms"].as_f64().unwrap() >= access["upstream_ms"].as_f64().unwrap());

@@ -39,6 +39,21 @@ pub fn value(exposition: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Scrapes until `series` reads `expected` (an exchange is recorded when its
+/// body ends, which can be just after the client has it), at most ~1 s;
+/// asserts it does.
+pub async fn expect_value(sidecar: &otel_sidecar::Sidecar, series: &str, expected: f64) {
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = scrape(sidecar, None).await.2;
+        if value(&text, series) == Some(expected) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(value(&text, series), Some(expected), "{series} in {text}");
+}
+
 /// `gen_ai_client_token_usage_sum` for one token type, model and operation.
 pub fn token_usage_sum(exposition: &str, kind: &str, model: &str, operation: &str) -> Option<f64> {
     value(

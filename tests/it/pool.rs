@@ -12,7 +12,7 @@ use http::{Method, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::metrics::{scrape, value};
+use crate::metrics::{expect_value, scrape};
 use crate::otlp::OtlpReceiver;
 use crate::support::*;
 
@@ -191,15 +191,12 @@ async fn a_post_lost_to_a_closing_pooled_connection_is_never_sent_twice() {
         2,
         "a POST that reached the upstream is not repeated"
     );
-    let text = scrape(&sidecar, None).await.2;
-    assert_eq!(
-        value(
-            &text,
-            r#"upstream_errors_total{handler="/api/generate",error_type="reset"}"#
-        ),
-        Some(1.0),
-        "{text}"
-    );
+    expect_value(
+        &sidecar,
+        r#"upstream_errors_total{handler="/api/generate",error_type="reset"}"#,
+        1.0,
+    )
+    .await;
     sidecar.stop().await;
 }
 
