@@ -164,47 +164,51 @@ async fn ten_thousand_requests_with_random_disconnects_leak_nothing() {
 #[tokio::test]
 async fn a_log_disk_that_refuses_writes_loses_lines_counted_and_nothing_else() {
     let upstream = mirror().await;
-    let config = format!(
-        "[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
-         [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n[logging]\nfile = \"/dev/full\"\n",
-        upstream.url()
-    );
-    let mut binary = spawn_binary(&config);
-    let admin = {
-        let lines = binary.lines.lock().unwrap().clone();
-        let started: serde_json::Value = serde_json::from_str(
-            lines
-                .iter()
-                .find(|l| l.contains("otel-sidecar started"))
-                .unwrap(),
-        )
-        .unwrap();
-        started["admin"].as_str().unwrap().to_owned()
-    };
-    for _ in 0..50 {
-        let (parts, _) = send(&client(), get(format!("http://{}/x", binary.listener))).await;
-        assert_eq!(parts.status, 200);
-    }
-    let mut dropped = 0.0;
-    for _ in 0..100 {
-        let (_, body) = send(&client(), get(format!("http://{admin}/metrics"))).await;
-        dropped = value(
-            &String::from_utf8_lossy(&body),
-            r#"sidecar_telemetry_dropped_total{signal="logs"}"#,
-        )
-        .unwrap_or(0.0);
-        if dropped >= 50.0 {
-            break;
+    // A full disk (ENOSPC), and a file that opens but refuses every write
+    // (EIO, even for root, so the test holds in CI).
+    for file in ["/dev/full", "/proc/version"] {
+        let config = format!(
+            "[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+             [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n[logging]\nfile = \"{file}\"\n",
+            upstream.url()
+        );
+        let mut binary = spawn_binary(&config);
+        let admin = {
+            let lines = binary.lines.lock().unwrap().clone();
+            let started: serde_json::Value = serde_json::from_str(
+                lines
+                    .iter()
+                    .find(|l| l.contains("otel-sidecar started"))
+                    .unwrap(),
+            )
+            .unwrap();
+            started["admin"].as_str().unwrap().to_owned()
+        };
+        for _ in 0..50 {
+            let (parts, _) = send(&client(), get(format!("http://{}/x", binary.listener))).await;
+            assert_eq!(parts.status, 200, "{file}");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut dropped = 0.0;
+        for _ in 0..100 {
+            let (_, body) = send(&client(), get(format!("http://{admin}/metrics"))).await;
+            dropped = value(
+                &String::from_utf8_lossy(&body),
+                r#"sidecar_telemetry_dropped_total{signal="logs"}"#,
+            )
+            .unwrap_or(0.0);
+            if dropped >= 50.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            dropped >= 50.0,
+            "{file}: 50 access lines that cannot be written must be counted, got {dropped}"
+        );
+        sigterm(&binary.child);
+        let code = tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
+            .await
+            .unwrap();
+        assert_eq!(code, 0, "{file}");
     }
-    assert!(
-        dropped >= 50.0,
-        "50 access lines to a full disk must be counted, got {dropped}"
-    );
-    sigterm(&binary.child);
-    let code = tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
-        .await
-        .unwrap();
-    assert_eq!(code, 0);
 }
