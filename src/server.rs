@@ -100,12 +100,7 @@ async fn serve_plain(
     service: ProxyService,
     watcher: Watcher,
 ) {
-    let conn = settings
-        .builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
+    serve_stream(stream, &settings, service, watcher).await;
 }
 
 async fn serve_tls(
@@ -124,9 +119,22 @@ async fn serve_tls(
             return;
         }
     };
+    serve_stream(tls_stream, &settings, service, watcher).await;
+}
+
+/// HTTP/1 or HTTP/2 on an accepted (and, for TLS, handshaken) stream until
+/// it closes or the drain ends it.
+async fn serve_stream<S>(
+    stream: S,
+    settings: &ConnectionSettings,
+    service: ProxyService,
+    watcher: Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let conn = settings
         .builder
-        .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+        .serve_connection_with_upgrades(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
