@@ -4,14 +4,13 @@
 //! Every sink (metrics, spans, access log, Sentry) reads the same `Completion`,
 //! so they cannot disagree about status, duration or size.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use http::{Method, Version};
 
 use crate::context::{CorrelationId, ExchangeTrace, Handler};
 use crate::genai::{GenAiRoute, GenAiUsage, RequestInfo};
-use crate::proxy::ProxyErrorKind;
+use crate::proxy::{ClientSide, ProxyErrorKind};
 
 /// Request-side context, built once in the listener's service and carried by
 /// value into the response body. Later layers read it, never re-derive it.
@@ -23,9 +22,8 @@ pub struct Exchange {
     /// Path and query as received, for logs (redacted before writing).
     pub target: http::uri::PathAndQuery,
     pub version: Version,
-    pub client_addr: SocketAddr,
-    /// The client's IP as text, formatted once per connection.
-    pub client_ip: http::HeaderValue,
+    /// The client's address and its IP as text, from the connection.
+    pub client: ClientSide,
     pub start: Instant,
     /// The exchange's spans; `None` when tracing is off.
     pub trace: Option<ExchangeTrace>,

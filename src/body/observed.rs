@@ -294,6 +294,7 @@ mod tests {
 
     use super::*;
     use crate::context::{CorrelationId, RouteTable};
+    use crate::proxy::ClientSide;
     use crate::sinks::Sink;
 
     #[derive(Default, Clone)]
@@ -359,8 +360,7 @@ mod tests {
             handler: RouteTable::new(&[]).classify("/").clone(),
             target: "/".parse().unwrap(),
             version: Version::HTTP_11,
-            client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
-            client_ip: http::HeaderValue::from_static("127.0.0.1"),
+            client: ClientSide::new(SocketAddr::from(([127, 0, 0, 1], 1)), false),
             start: Instant::now(),
             trace: None,
             genai: None,

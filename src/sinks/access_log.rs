@@ -142,7 +142,7 @@ impl Sink for AccessLog {
             upstream_ms: c.upstream_headers.map(millis),
             bytes_in: c.bytes_in,
             bytes_out: c.bytes_out,
-            client_address: e.client_ip.to_str().unwrap_or_default(),
+            client_address: e.client.ip.to_str().unwrap_or_default(),
             protocol: http_version(e.version),
             error_type: c.error_kind().map(|k| k.as_str()),
             model: genai.and_then(|g| g.model()),
