@@ -33,8 +33,12 @@ impl Admin {
             );
         }
         let path = req.uri().path();
-        // Liveness stays open so an orchestrator can always probe it.
-        if path != "/healthz" && !self.authorized(req) {
+        let authorized = self.authorized(req);
+        // Probes stay open: a kubelet or load balancer cannot send a bearer
+        // token, and a status code reveals nothing. Metrics (route names,
+        // models, traffic) and readiness details (the upstream's address)
+        // are for holders of the token.
+        if !matches!(path, "/healthz" | "/readyz") && !authorized {
             let mut response = json(
                 StatusCode::UNAUTHORIZED,
                 r#"{"error":"unauthorized"}"#.into(),
@@ -56,9 +60,13 @@ impl Admin {
             }
             "/readyz" => match self.readiness.check() {
                 Ok(()) => json(StatusCode::OK, r#"{"status":"ready"}"#.into()),
-                Err(reason) => json(
+                Err(reason) if authorized => json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     serde_json::json!({"status": "not ready", "reason": reason}).to_string(),
+                ),
+                Err(_) => json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"status":"not ready"}"#.into(),
                 ),
             },
             _ => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.into()),

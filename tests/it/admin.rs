@@ -85,20 +85,33 @@ async fn readyz_reports_draining_while_a_stream_finishes() {
 }
 
 #[tokio::test]
-async fn admin_token_guards_everything_but_healthz() {
+async fn admin_token_guards_metrics_but_not_the_probes() {
     let upstream = TestUpstream::start(|_req| async { Response::new(full("ok")) }).await;
     let mut config = test_config(&upstream.url());
     config.admin.token = Some(otel_sidecar::config::Secret::new("s3cret-token"));
     let sidecar = start_sidecar(config).await;
+    // A kubelet probe carries no token: liveness and readiness answer it.
     assert_eq!(admin_get(&sidecar, "/healthz", None).await.0, 200);
-    assert_eq!(admin_get(&sidecar, "/readyz", None).await.0, 401);
-    assert_eq!(
-        admin_get(&sidecar, "/readyz", Some("wrong-token!")).await.0,
-        401
-    );
-    assert_ne!(
-        admin_get(&sidecar, "/readyz", Some("s3cret-token")).await.0,
-        401
+    eventually_status(&sidecar, "/readyz", 200).await;
+    for token in [None, Some("wrong-token!")] {
+        let mut req = Request::get(format!("http://{}/metrics", sidecar.admin_addr()));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let (parts, _) = send(&client(), req.body(full(Bytes::new())).unwrap()).await;
+        assert_eq!(parts.status, 401, "/metrics with token {token:?}");
+    }
+
+    // Not ready: the status is public, the reason (the upstream's address)
+    // only for holders of the token.
+    drop(upstream);
+    let anonymous = eventually_status(&sidecar, "/readyz", 503).await;
+    assert_eq!(anonymous, serde_json::json!({"status": "not ready"}));
+    let (status, detailed) = admin_get(&sidecar, "/readyz", Some("s3cret-token")).await;
+    assert_eq!(status, 503);
+    assert!(
+        detailed["reason"].as_str().unwrap().contains("unreachable"),
+        "{detailed}"
     );
     sidecar.stop().await;
 }
