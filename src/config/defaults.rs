@@ -7,6 +7,9 @@ use super::ByteSize;
 
 pub const DEFAULT_LISTENER_ADDRESS: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
+/// Endpoint removal reaches kube-proxy and most load balancers within a few
+/// seconds; Istio's sidecar waits as long (`terminationDrainDuration`, 5s).
+pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::from_secs(5);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_HEADER_BYTES: ByteSize = ByteSize(64 * 1024);
 pub const DEFAULT_MAX_HEADERS: usize = 100;

@@ -6,29 +6,38 @@ use super::{Config, OtlpProtocol, Sampler, Secret, SentryDsn};
 /// `(variable, message)` for a variable whose value cannot be used.
 pub type EnvError = (&'static str, String);
 
+/// `(key path, variable)` for each value a variable set, in the order applied.
+pub type Overrides = Vec<(String, &'static str)>;
+
 /// Applies every standard variable that is set and not empty (the OpenTelemetry
-/// specification treats an empty value as unset).
+/// specification treats an empty value as unset), and says which keys each set.
 pub fn apply_overrides(
     config: &mut Config,
     lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<(), EnvError> {
-    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+) -> Result<Overrides, EnvError> {
+    let mut env = Recorder {
+        lookup,
+        set: Overrides::new(),
+    };
 
-    if let Some(name) = get("OTEL_SERVICE_NAME") {
+    if let Some(name) = env.get("OTEL_SERVICE_NAME", "service.name") {
         config.service.name = name;
     }
-    if let Some(attrs) = get("OTEL_RESOURCE_ATTRIBUTES") {
+    if let Some(attrs) = env.get("OTEL_RESOURCE_ATTRIBUTES", "service.resource_attributes") {
         for (key, value) in parse_key_values(&attrs) {
             config.service.resource_attributes.insert(key, value);
         }
     }
-    if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+    if let Some(endpoint) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "tracing.otlp.endpoint") {
         config.tracing.otlp.endpoint = endpoint;
     }
-    if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+    if let Some(endpoint) = env.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "tracing.otlp.endpoint",
+    ) {
         config.tracing.otlp.endpoint = endpoint;
     }
-    if let Some(protocol) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+    if let Some(protocol) = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "tracing.otlp.protocol") {
         config.tracing.otlp.protocol = match protocol.trim() {
             "grpc" => OtlpProtocol::Grpc,
             "http/protobuf" => OtlpProtocol::HttpProtobuf,
@@ -40,18 +49,18 @@ pub fn apply_overrides(
             }
         };
     }
-    if let Some(headers) = get("OTEL_EXPORTER_OTLP_HEADERS") {
+    if let Some(headers) = env.get("OTEL_EXPORTER_OTLP_HEADERS", "tracing.otlp.headers") {
         for (key, value) in parse_key_values(&headers) {
             config.tracing.otlp.headers.insert(key, Secret::new(value));
         }
     }
-    if let Some(sampler) = get("OTEL_TRACES_SAMPLER") {
+    if let Some(sampler) = env.get("OTEL_TRACES_SAMPLER", "tracing.sampler") {
         config.tracing.sampler = parse_sampler(sampler.trim()).ok_or((
             "OTEL_TRACES_SAMPLER",
             format!("unknown sampler {sampler:?}"),
         ))?;
     }
-    if let Some(arg) = get("OTEL_TRACES_SAMPLER_ARG") {
+    if let Some(arg) = env.get("OTEL_TRACES_SAMPLER_ARG", "tracing.ratio") {
         config.tracing.ratio = arg.trim().parse().map_err(|_| {
             (
                 "OTEL_TRACES_SAMPLER_ARG",
@@ -59,19 +68,49 @@ pub fn apply_overrides(
             )
         })?;
     }
-    if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+    if env
+        .get_if("OTEL_SDK_DISABLED", "tracing.enabled", |v| {
+            v.trim().eq_ignore_ascii_case("true")
+        })
+        .is_some()
+    {
         config.tracing.enabled = false;
     }
-    if let Some(dsn) = get("SENTRY_DSN") {
+    if let Some(dsn) = env.get("SENTRY_DSN", "sentry.dsn") {
         config.sentry.dsn = SentryDsn::parse(&dsn).map_err(|e| ("SENTRY_DSN", e))?;
     }
-    if let Some(environment) = get("SENTRY_ENVIRONMENT") {
+    if let Some(environment) = env.get("SENTRY_ENVIRONMENT", "sentry.environment") {
         config.sentry.environment = Some(environment);
     }
-    if let Some(release) = get("SENTRY_RELEASE") {
+    if let Some(release) = env.get("SENTRY_RELEASE", "sentry.release") {
         config.sentry.release = Some(release);
     }
-    Ok(())
+    Ok(env.set)
+}
+
+/// Reads variables and remembers which keys the used ones set.
+struct Recorder<'a, F> {
+    lookup: &'a F,
+    set: Overrides,
+}
+
+impl<F: Fn(&str) -> Option<String>> Recorder<'_, F> {
+    /// The variable's value when it is set and not empty.
+    fn get(&mut self, name: &'static str, key: &str) -> Option<String> {
+        self.get_if(name, key, |_| true)
+    }
+
+    /// As [`get`](Self::get), when the value also `applies`.
+    fn get_if(
+        &mut self,
+        name: &'static str,
+        key: &str,
+        applies: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let value = (self.lookup)(name).filter(|v| !v.trim().is_empty() && applies(v))?;
+        self.set.push((key.to_owned(), name));
+        Some(value)
+    }
 }
 
 fn parse_sampler(name: &str) -> Option<Sampler> {

@@ -13,6 +13,7 @@ use std::path::Path;
 use toml_edit::{Document, DocumentMut, Item, Value};
 
 use super::interpolate::interpolate;
+use super::origin::{join, referenced_variables, Origins, Written};
 use super::{env, validate, Config};
 
 /// A configuration error, located where possible.
@@ -23,12 +24,18 @@ pub struct ConfigError {
     pub position: Option<(usize, usize)>,
     /// Dotted key path, e.g. `upstream.url` or `metrics.routes[1].path`.
     pub key: Option<String>,
+    /// The environment variable whose value is at fault, when one is.
+    pub variable: Option<&'static str>,
     pub message: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
+        // A bad variable is fixed in the environment, not in the file.
+        match self.variable {
+            Some(variable) => write!(f, "environment variable {variable}")?,
+            None => f.write_str(&self.file)?,
+        }
         if let Some((line, column)) = self.position {
             write!(f, ":{line}:{column}")?;
         }
@@ -43,14 +50,24 @@ impl std::error::Error for ConfigError {}
 
 /// Reads and loads `path`, with variables from the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    load_file_explained(path).map(|(config, _)| config)
+}
+
+/// As [`load_file`], with where each value came from.
+pub fn load_file_explained(path: &Path) -> Result<(Config, Origins), ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
+    let text = read(path, &file)?;
+    load_str_explained(&text, &file, |name| std::env::var(name).ok())
+}
+
+fn read(path: &Path, file: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.to_owned(),
         position: None,
         key: None,
+        variable: None,
         message: format!("cannot read configuration: {e}"),
-    })?;
-    load_str(&text, &file, |name| std::env::var(name).ok())
+    })
 }
 
 /// Loads configuration text; `file` names it in errors, `lookup` resolves variables
@@ -60,6 +77,15 @@ pub fn load_str(
     file: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    load_str_explained(text, file, lookup).map(|(config, _)| config)
+}
+
+/// As [`load_str`], with where each value came from.
+pub fn load_str_explained(
+    text: &str,
+    file: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(Config, Origins), ConfigError> {
     let error = |text: &str, span: Option<Range<usize>>, key: Option<String>, message: String| {
         let position = span.as_ref().map(|s| line_column(text, s.start));
         let key = key.or_else(|| span_key(text, span));
@@ -67,21 +93,53 @@ pub fn load_str(
             file: file.to_owned(),
             position,
             key,
+            variable: None,
             message,
         }
+    };
+    let by_variable = |variable, key: Option<String>, message| ConfigError {
+        file: file.to_owned(),
+        position: None,
+        key,
+        variable: Some(variable),
+        message,
     };
     let interpolated = interpolate_values(text, &lookup)
         .map_err(|(span, key, message)| error(text, span, key, message))?;
     let mut config: Config = toml::from_str(&interpolated)
         .map_err(|e| error(&interpolated, e.span(), None, e.message().trim().to_owned()))?;
-    env::apply_overrides(&mut config, &lookup).map_err(|(var, message)| {
-        error(&interpolated, None, Some(format!("env {var}")), message)
+    let overrides = env::apply_overrides(&mut config, &lookup)
+        .map_err(|(variable, message)| by_variable(variable, None, message))?;
+    let origins = Origins::new(file, written(text, &lookup), overrides);
+    validate::validate(&config).map_err(|(key, message)| match origins.variable_for(&key) {
+        Some(variable) => by_variable(variable, Some(key), message),
+        None => {
+            let span = key_span(&interpolated, &key);
+            error(&interpolated, span, Some(key), message)
+        }
     })?;
-    validate::validate(&config).map_err(|(key, message)| {
-        let span = key_span(&interpolated, &key);
-        error(&interpolated, span, Some(key), message)
-    })?;
-    Ok(config)
+    Ok((config, origins))
+}
+
+/// Every key written in `text`, with its line and the variables it uses.
+fn written(text: &str, lookup: &impl Fn(&str) -> Option<String>) -> Vec<Written> {
+    entries(text)
+        .into_iter()
+        .map(|e| {
+            let variables = referenced_variables(text.get(e.value.clone()).unwrap_or_default())
+                .into_iter()
+                .map(|name| {
+                    let set = lookup(&name).is_some_and(|v| !v.is_empty());
+                    (name, set)
+                })
+                .collect();
+            Written {
+                line: line_column(text, e.key.start).0,
+                path: e.path,
+                variables,
+            }
+        })
+        .collect()
 }
 
 type LocatedError = (Option<Range<usize>>, Option<String>, String);
@@ -260,14 +318,6 @@ fn key_span(text: &str, path: &str) -> Option<Range<usize>> {
             return Some(e.key.clone());
         }
         candidate = &candidate[..candidate.rfind(['.', '['])?];
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
     }
 }
 

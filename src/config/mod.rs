@@ -7,7 +7,10 @@
 mod defaults;
 pub mod env;
 pub mod interpolate;
+pub mod listen_address;
 pub mod load;
+mod log_filter;
+pub mod origin;
 mod secret;
 pub mod types;
 mod validate;
@@ -20,7 +23,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use defaults::*;
-pub use load::{load_file, load_str, ConfigError};
+pub use load::{load_file, load_file_explained, load_str, load_str_explained, ConfigError};
+pub use log_filter::LogFilter;
+pub use origin::Origins;
 pub use secret::{Secret, SentryDsn};
 pub use types::{ByteSize, HeaderNameValue, StatusRange, UpstreamUrl};
 
@@ -45,9 +50,17 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenerConfig {
-    /// Socket address to accept client connections on. Default `0.0.0.0:8080`.
+    /// Where clients connect. Default `0.0.0.0:8080`; `:PORT` and host names
+    /// are accepted and resolved at load.
+    #[serde(deserialize_with = "listen_address::deserialize")]
     pub address: SocketAddr,
-    /// How long in-flight exchanges may run after SIGTERM/SIGINT. Default `30s`.
+    /// How long the listener keeps accepting after SIGTERM/SIGINT while
+    /// `/readyz` already answers 503, so endpoints and load balancers stop
+    /// routing here before connections are refused. Default `5s`; `0s`
+    /// closes the listener at once.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_delay: Duration,
+    /// How long in-flight exchanges may run once the listener has closed. Default `30s`.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
     /// Serve TLS (HTTP/1.1 and HTTP/2 via ALPN) with this certificate and key.
@@ -105,8 +118,10 @@ pub struct UpstreamConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Default `127.0.0.1:9090`: loopback, so nothing is exposed by accident.
+    #[serde(deserialize_with = "listen_address::deserialize")]
     pub address: SocketAddr,
-    /// When set, `/metrics` and `/readyz` need `Authorization: Bearer <token>`.
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`, and
+    /// `/readyz` gives its reason only with it (probes carry no token).
     pub token: Option<Secret>,
 }
 
@@ -212,8 +227,9 @@ pub struct RouteConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
-    /// A `tracing` filter directive. Default `info`; `RUST_LOG` overrides.
-    pub level: String,
+    /// A level or `tracing` directives. Default `info`; `RUST_LOG` overrides.
+    /// The access log does not depend on it: `access_log` alone decides.
+    pub level: LogFilter,
     pub format: LogFormat,
     /// One `request completed` line per exchange. Default `true`.
     pub access_log: bool,
@@ -274,6 +290,7 @@ impl Default for ListenerConfig {
     fn default() -> Self {
         Self {
             address: DEFAULT_LISTENER_ADDRESS,
+            shutdown_delay: DEFAULT_SHUTDOWN_DELAY,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             tls: None,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
@@ -374,7 +391,7 @@ impl Default for MetricsConfig {
 impl Default for LoggingConfig {
     fn default() -> Self {
         Self {
-            level: DEFAULT_LOG_LEVEL.to_owned(),
+            level: LogFilter::default(),
             format: LogFormat::Json,
             access_log: true,
             file: None,

@@ -16,6 +16,7 @@ use tracing_appender::non_blocking::NonBlocking;
 use super::Sink;
 use crate::exchange::Completion;
 use crate::redact::Redactor;
+use crate::telemetry::logging::ACCESS_TARGET;
 
 pub struct AccessLog {
     redactor: Arc<Redactor>,
@@ -93,7 +94,7 @@ impl AccessLog {
 
     fn event(line: &Line<'_>) {
         tracing::info!(
-            target: "access",
+            target: ACCESS_TARGET,
             correlation_id = line.correlation_id,
             trace_id = line.trace_id,
             span_id = line.span_id,
@@ -119,7 +120,7 @@ impl AccessLog {
 
 impl Sink for AccessLog {
     fn record(&self, c: &Completion) {
-        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+        if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
             return;
         }
         let e = &c.exchange;
@@ -149,7 +150,7 @@ impl Sink for AccessLog {
             input_tokens: genai.and_then(|g| g.usage.input_tokens),
             output_tokens: genai.and_then(|g| g.usage.output_tokens),
             ttft_ms: genai.and_then(|g| g.time_to_first_token).map(millis),
-            target: "access",
+            target: ACCESS_TARGET,
         };
         if self.writers.is_empty() {
             Self::event(&line);

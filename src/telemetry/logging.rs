@@ -105,13 +105,26 @@ impl io::Write for CountingWriter {
     }
 }
 
+/// The target of the access log's lines, which the filter lets through
+/// whatever the level.
+pub const ACCESS_TARGET: &str = "access";
+
+/// `RUST_LOG` when set and valid, else `logging.level`; the access log is
+/// switched by `logging.access_log` alone, so a quieter level (`warn`) keeps
+/// one line per exchange.
+fn filter(config: &LoggingConfig) -> EnvFilter {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(config.level.as_str()))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let access = if config.access_log { "info" } else { "off" };
+    match format!("{ACCESS_TARGET}={access}").parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, replaces `logging.level`.
 pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
-    let filter = || {
-        EnvFilter::try_from_default_env()
-            .or_else(|_| EnvFilter::try_new(&config.level))
-            .unwrap_or_else(|_| EnvFilter::new("info"))
-    };
     let mut guards = Vec::new();
     let mut drops = LogDrops::default();
     let failed = drops.failed_writes.clone();
@@ -152,7 +165,11 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
         None => None,
     };
     Registry::default()
-        .with(stdout_layer.and_then(file_layer).with_filter(filter()))
+        .with(
+            stdout_layer
+                .and_then(file_layer)
+                .with_filter(filter(config)),
+        )
         .try_init()
         .map_err(io::Error::other)?;
     Ok(LogGuards {

@@ -157,10 +157,110 @@ fn standard_environment_variables_win_over_the_file() {
     let bad = load_str("", "inline.toml", |n| {
         (n == "OTEL_TRACES_SAMPLER_ARG").then(|| "half".to_owned())
     });
-    assert!(bad
-        .unwrap_err()
-        .to_string()
-        .contains("env OTEL_TRACES_SAMPLER_ARG"));
+    assert_eq!(
+        bad.unwrap_err().to_string(),
+        "environment variable OTEL_TRACES_SAMPLER_ARG: \"half\" is not a number"
+    );
+}
+
+#[test]
+fn an_invalid_environment_value_names_the_variable_not_the_file() {
+    // Each variable parses, so the file's line of the key it overrides would
+    // be the natural (and wrong) place to point: validation names the variable.
+    let text = "[tracing]\nratio = 0.5\n[tracing.otlp]\nendpoint = \"http://collector:4317\"\n";
+    for (variable, value, expect) in [
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            "1.5",
+            "environment variable OTEL_TRACES_SAMPLER_ARG: key `tracing.ratio`: must be between 0 and 1, got 1.5",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "collector:4317",
+            "environment variable OTEL_EXPORTER_OTLP_ENDPOINT: key `tracing.otlp.endpoint`: \"collector:4317\" is not an http(s) URL",
+        ),
+    ] {
+        let error = load_str(text, "inline.toml", |n| {
+            (n == variable).then(|| value.to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), expect);
+        assert_eq!(error.variable, Some(variable));
+        assert_eq!(error.position, None, "no line of the file is at fault");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sidecar.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config", path.to_str().unwrap()])
+        .env("OTEL_TRACES_SAMPLER_ARG", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("environment variable OTEL_TRACES_SAMPLER_ARG: key `tracing.ratio`")
+            && !stderr.contains("sidecar.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_says_where_every_value_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("origins.toml");
+    std::fs::write(
+        &path,
+        "[listener]\naddress = \":8080\"\n\
+         [upstream]\nurl = \"${UPSTREAM_URL}\"\n\
+         [service]\nname = \"from-file\"\nenvironment = \"${DEPLOY_ENV:-staging}\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config", path.to_str().unwrap()])
+        .env("UPSTREAM_URL", "http://agent:8000")
+        .env("OTEL_SERVICE_NAME", "from-env")
+        .env_remove("DEPLOY_ENV")
+        .env_remove("OTEL_TRACES_SAMPLER_ARG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let file = path.display();
+    for line in [
+        format!("address = \"0.0.0.0:8080\"  # {file}:2"),
+        format!("url = \"http://agent:8000\"  # {file}:4 via ${{UPSTREAM_URL}}"),
+        format!("name = \"from-env\"  # $OTEL_SERVICE_NAME (over {file}:6)"),
+        format!("environment = \"staging\"  # {file}:7 via ${{DEPLOY_ENV}} (unset: default)"),
+        "drain_timeout = \"30s\"  # default".to_owned(),
+        "shutdown_delay = \"5s\"  # default".to_owned(),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in:\n{stdout}"
+        );
+    }
+    // Every value line says where it came from.
+    let unexplained: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" = ") && !l.starts_with('#') && !l.contains("  # "))
+        .collect();
+    assert!(unexplained.is_empty(), "{unexplained:#?}");
+}
+
+#[test]
+fn addresses_are_written_as_operators_write_them() {
+    for (written, effective) in [
+        (":8080", "0.0.0.0:8080"),
+        ("localhost:9901", "127.0.0.1:9901"),
+        ("[::1]:9901", "[::1]:9901"),
+        ("0.0.0.0:8080", "0.0.0.0:8080"),
+    ] {
+        let text =
+            format!("[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"{written}\"\n");
+        let config = load_str(&text, "inline.toml", |_| None).unwrap();
+        assert_eq!(config.admin.address.to_string(), effective, "{written}");
+    }
 }
 
 fn run_bin(args: &[&str]) -> (i32, String, String) {

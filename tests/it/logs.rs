@@ -176,3 +176,76 @@ async fn rust_log_overrides_the_level_and_pretty_format_is_plain_text() {
         .await
         .unwrap();
 }
+
+/// `warning` is `warn` (not a target named "warning" that silences all),
+/// warnings are logged, info lines are not, and the access log — switched by
+/// `access_log` alone — keeps its line per exchange.
+#[tokio::test]
+async fn a_quieter_level_keeps_the_access_log_and_warning_means_warn() {
+    let upstream = mirror().await;
+    let port = closed_port().await;
+    let dead_collector = closed_port().await;
+    let config = format!(
+        "[listener]\naddress = \"127.0.0.1:{port}\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+         [upstream]\nurl = \"{}\"\n\
+         [tracing]\nsampler = \"always_on\"\n\
+         [tracing.otlp]\nendpoint = \"http://127.0.0.1:{dead_collector}\"\ntimeout = \"1s\"\n\
+         [logging]\nlevel = \"warning\"\n",
+        upstream.url()
+    );
+    let (mut binary, _) = launch_binary(&config, &[]);
+    let url = format!("http://127.0.0.1:{port}/quiet");
+    let mut served = false;
+    for _ in 0..200 {
+        if let Ok(Ok(response)) =
+            tokio::time::timeout(STEP, client().request(get(url.clone()))).await
+        {
+            assert_eq!(response.status(), 200);
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(served, "the binary never answered on 127.0.0.1:{port}");
+    // The span cannot be exported: the exporter's failure is a warning.
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = binary.lines.lock().unwrap().clone();
+        if lines.iter().any(|l| l.contains("span export failed")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    sigterm(&binary.child);
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    let levels: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let json: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                json["level"].as_str().unwrap().to_owned(),
+                json["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        levels
+            .iter()
+            .any(|(level, m)| level == "WARN" && m.contains("span export failed")),
+        "the warning is logged: {levels:#?}"
+    );
+    let access: Vec<_> = levels
+        .iter()
+        .filter(|(_, m)| m == "request completed")
+        .collect();
+    assert_eq!(access.len(), 1, "{levels:#?}");
+    assert!(
+        !levels
+            .iter()
+            .any(|(level, m)| level == "INFO" && m != "request completed"),
+        "info lines are filtered: {levels:#?}"
+    );
+}
