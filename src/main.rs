@@ -17,6 +17,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
+/// What the runtime gives abandoned tasks at exit.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
+/// A second signal ends the process as the signal itself would have: 128 + its number.
+const EXIT_SIGNAL_BASE: u8 = 128;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,13 +49,19 @@ fn load(arg: &ConfigArg) -> Result<Config, ExitCode> {
 }
 
 fn check(arg: &ConfigArg) -> ExitCode {
-    let config = match load(arg) {
-        Ok(config) => config,
-        Err(code) => return code,
+    let path = arg.resolve(|name| std::env::var(name).ok());
+    let (config, origins) = match config::load_file_explained(&path) {
+        Ok(loaded) => loaded,
+        Err(e) => return fail(EXIT_CONFIG, &format!("invalid configuration: {e}")),
     };
     match toml::to_string_pretty(&config) {
         Ok(text) => {
-            println!("# configuration is valid; effective settings (secrets masked):\n{text}");
+            println!(
+                "# {} is valid. Effective settings, secrets masked; after each value, where it\n\
+                 # came from: file:line (and the ${{VARIABLES}} it uses), $VARIABLE, or default.\n{}",
+                path.display(),
+                origins.annotate(&text)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail(EXIT_RUNTIME, &format!("cannot print configuration: {e}")),
@@ -85,10 +95,14 @@ fn run(arg: &ConfigArg) -> ExitCode {
     };
     let log_drops = logs.drops();
     let access_writers = logs.json_writers();
-    let result = runtime(config.runtime.worker_threads)
-        .and_then(|rt| rt.block_on(serve(config, log_drops, access_writers)));
+    let result = runtime(config.runtime.worker_threads).and_then(|rt| {
+        let result = rt.block_on(serve(config, log_drops, access_writers));
+        // After a second signal, tasks still draining are abandoned, not awaited.
+        rt.shutdown_timeout(RUNTIME_SHUTDOWN);
+        result
+    });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "otel-sidecar failed");
             fail(EXIT_RUNTIME, &format!("{e:#}"))
@@ -100,7 +114,12 @@ async fn serve(
     config: Config,
     log_drops: telemetry::logging::LogDrops,
     access_writers: Vec<tracing_appender::non_blocking::NonBlocking>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitCode> {
+    let mut signals = Signals::new()?;
+    let (delay, drain_timeout) = (
+        config.listener.shutdown_delay,
+        config.listener.drain_timeout,
+    );
     let tracing = telemetry::Tracing::start(&config)?;
     let sidecar = Sidecar::start_with(
         config,
@@ -111,21 +130,56 @@ async fn serve(
         },
     )
     .await?;
-    shutdown_signal().await?;
-    tracing::info!("shutdown signal received; draining");
-    sidecar.stop().await;
-    tracing::info!("stopped");
-    Ok(())
+    let signal = signals.next().await;
+    tracing::info!(
+        signal,
+        shutdown_delay = ?delay,
+        drain_timeout = ?drain_timeout,
+        "shutdown signal received: /readyz answers 503; accepting until the delay ends, then draining"
+    );
+    sidecar.shutdown();
+    tokio::select! {
+        () = sidecar.wait() => {
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        second = signals.next() => {
+            tracing::warn!(signal = second, "second shutdown signal: exiting without waiting for the drain");
+            Ok(ExitCode::from(EXIT_SIGNAL_BASE + signal_number(second)))
+        }
+    }
 }
 
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        result = tokio::signal::ctrl_c() => result?,
+/// SIGTERM and SIGINT, kept registered from start to exit so a second one
+/// is never missed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+fn signal_number(name: &str) -> u8 {
+    if name == "SIGINT" {
+        2
+    } else {
+        15
+    }
 }
 
 fn runtime(worker_threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {

@@ -50,64 +50,113 @@ impl ConnectionSettings {
     }
 }
 
-/// Accepts until `shutdown` flips, then lets open connections finish their
-/// in-flight exchanges for up to `drain_timeout`.
+/// When the listener stops accepting and how long exchanges may then run.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    /// Accepting goes on this long after `shutdown` flips, while endpoints
+    /// and load balancers stop routing here.
+    pub delay: Duration,
+    /// In-flight exchanges may run this long after the listener closes.
+    pub timeout: Duration,
+}
+
+impl Drain {
+    pub fn new(config: &ListenerConfig) -> Self {
+        Self {
+            delay: config.shutdown_delay,
+            timeout: config.drain_timeout,
+        }
+    }
+}
+
+/// How long connections cut at the drain timeout get to unwind (their
+/// exchanges are recorded as they drop) before the listener gives up on them.
+const CUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Accepts until `shutdown` flips and `drain.delay` has passed, then lets
+/// open connections finish their in-flight exchanges for up to
+/// `drain.timeout`, and cuts what is left.
 pub async fn serve(
     listener: TcpListener,
     settings: Arc<ConnectionSettings>,
     proxy: Arc<Proxy>,
     mut shutdown: watch::Receiver<bool>,
-    drain_timeout: Duration,
+    drain: Drain,
 ) {
     let graceful = GracefulShutdown::new();
+    let (cut, cut_rx) = watch::channel(false);
     let mut backoff = AcceptBackoff::default();
+    let closing = async {
+        stopped(&mut shutdown).await;
+        if !drain.delay.is_zero() {
+            tracing::info!(delay = ?drain.delay, "still accepting during the shutdown delay");
+            tokio::time::sleep(drain.delay).await;
+        }
+    };
+    tokio::pin!(closing);
     loop {
         let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => { backoff.reset(); pair }
                 Err(e) => { backoff.wait(&e).await; continue; }
             },
-            _ = crate::server::stopped(&mut shutdown) => break,
+            _ = &mut closing => break,
         };
         let _ = stream.set_nodelay(true);
-        let watcher = graceful.watcher();
+        let guard = ConnectionGuard {
+            watcher: graceful.watcher(),
+            cut: cut_rx.clone(),
+        };
         let client = ClientSide::new(addr, settings.tls.is_some());
         let service = ProxyService::new(proxy.clone(), client);
         // Separate tasks for plain and TLS connections keep each task's
         // future (its memory while a connection idles) as small as it can be.
         if settings.tls.is_some() {
-            tokio::spawn(serve_tls(stream, settings.clone(), service, watcher));
+            tokio::spawn(serve_tls(stream, settings.clone(), service, guard));
         } else {
-            tokio::spawn(serve_plain(stream, settings.clone(), service, watcher));
+            tokio::spawn(serve_plain(stream, settings.clone(), service, guard));
         }
     }
     drop(listener);
-    tracing::info!(connections = graceful.count(), "draining");
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+    tracing::info!(connections = graceful.count(), timeout = ?drain.timeout, "listener closed; draining");
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
+    if tokio::time::timeout(drain.timeout, &mut drained)
         .await
-        .is_err()
+        .is_ok()
     {
-        tracing::warn!(
-            ?drain_timeout,
-            "drain timeout reached; closing remaining connections"
-        );
+        return;
     }
+    tracing::warn!(
+        drain_timeout = ?drain.timeout,
+        "drain timeout reached; cutting the remaining connections"
+    );
+    proxy.start_cutting();
+    let _ = cut.send(true);
+    let _ = tokio::time::timeout(CUT_GRACE, drained).await;
+}
+
+/// What each connection task holds of the listener's shutdown: the graceful
+/// watcher (stop taking requests) and the cut (stop now).
+struct ConnectionGuard {
+    watcher: Watcher,
+    cut: watch::Receiver<bool>,
 }
 
 async fn serve_plain(
     stream: TcpStream,
     settings: Arc<ConnectionSettings>,
     service: ProxyService,
-    watcher: Watcher,
+    guard: ConnectionGuard,
 ) {
-    serve_stream(stream, &settings, service, watcher).await;
+    serve_stream(stream, &settings, service, guard).await;
 }
 
 async fn serve_tls(
     stream: TcpStream,
     settings: Arc<ConnectionSettings>,
     service: ProxyService,
-    watcher: Watcher,
+    guard: ConnectionGuard,
 ) {
     let Some(acceptor) = &settings.tls else {
         return;
@@ -119,7 +168,7 @@ async fn serve_tls(
             return;
         }
     };
-    serve_stream(tls_stream, &settings, service, watcher).await;
+    serve_stream(tls_stream, &settings, service, guard).await;
 }
 
 /// HTTP/1 or HTTP/2 on an accepted (and, for TLS, handshaken) stream until
@@ -128,15 +177,23 @@ async fn serve_stream<S>(
     stream: S,
     settings: &ConnectionSettings,
     service: ProxyService,
-    watcher: Watcher,
+    guard: ConnectionGuard,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let ConnectionGuard { watcher, mut cut } = guard;
     let conn = settings
         .builder
         .serve_connection_with_upgrades(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(error = %e, "connection ended with an error");
+    // Dropping the connection at the cut drops its in-flight response
+    // bodies, which records their exchanges before the process exits.
+    tokio::select! {
+        result = watcher.watch(conn) => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        _ = stopped(&mut cut) => {}
     }
 }
 

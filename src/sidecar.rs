@@ -154,10 +154,10 @@ impl Sidecar {
         });
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, admin_stopping));
 
-        let drain_timeout = config.listener.drain_timeout;
+        let drain = server::Drain::new(&config.listener);
         let flush = tracing.clone();
         let done = tokio::spawn(async move {
-            server::serve(listener, settings, proxy, accepting, drain_timeout).await;
+            server::serve(listener, settings, proxy, accepting, drain).await;
             if let Some(tracing) = flush {
                 tracing.shutdown().await;
             }
@@ -193,7 +193,9 @@ impl Sidecar {
         self.tracing.as_deref()
     }
 
-    /// Stops accepting; in-flight exchanges continue up to the drain timeout.
+    /// Starts the shutdown: `/readyz` answers 503 at once, the listener
+    /// accepts for `listener.shutdown_delay` more, then closes, and in-flight
+    /// exchanges continue up to `listener.drain_timeout`.
     pub fn shutdown(&self) {
         self.readiness.set_draining();
         let _ = self.stop_accepting.send(true);

@@ -181,7 +181,21 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        self.finish(Outcome::ClientAbort, 0, None);
+        let outcome = self.dropped_outcome();
+        self.finish(outcome, 0, None);
+    }
+}
+
+impl Recorder {
+    /// Why an unfinished exchange ends: the client left, or the shutdown cut it.
+    fn dropped_outcome(&mut self) -> Outcome {
+        if !self.sinks.cutting() {
+            return Outcome::ClientAbort;
+        }
+        if self.first_byte.is_none() {
+            self.status = ProxyErrorKind::DrainTimeout.status().as_u16();
+        }
+        Outcome::ResponseBodyError(ProxyErrorKind::DrainTimeout)
     }
 }
 
@@ -268,11 +282,12 @@ where
 impl<B: Body> Drop for ObservedBody<B> {
     fn drop(&mut self) {
         // hyper drops a body that reports its end without polling it again:
-        // that is a complete exchange; any other early drop is the client leaving.
-        let outcome = if self.inner.is_end_stream() {
-            Outcome::Complete
-        } else {
-            Outcome::ClientAbort
+        // that is a complete exchange; any other early drop is the client
+        // leaving, or the shutdown cutting the stream.
+        let outcome = match self.recorder.as_mut() {
+            _ if self.inner.is_end_stream() => Outcome::Complete,
+            Some(recorder) => recorder.dropped_outcome(),
+            None => return,
         };
         self.finish(outcome);
     }
@@ -415,6 +430,16 @@ mod tests {
         body.frame().await.unwrap().unwrap();
         drop(body);
         assert_eq!(records(&c), vec![(Outcome::ClientAbort, 499, 2)]);
+    }
+
+    #[tokio::test]
+    async fn dropped_by_the_shutdown_cut_is_a_drain_timeout() {
+        let (mut body, c) = observed(vec![data("ab"), data("cd")], false);
+        body.frame().await.unwrap().unwrap();
+        body.recorder.as_ref().unwrap().sinks.start_cutting();
+        drop(body);
+        let cut = Outcome::ResponseBodyError(ProxyErrorKind::DrainTimeout);
+        assert_eq!(records(&c), vec![(cut, 200, 2)]);
     }
 
     #[tokio::test]

@@ -47,6 +47,8 @@ pub async fn run() -> anyhow::Result<()> {
     config.upstream.url = mock.url().parse().map_err(anyhow::Error::msg)?;
     config.listener.address = LOOPBACK;
     config.admin.address = LOOPBACK;
+    // Nothing routes to the demo: no reason to keep accepting at the end.
+    config.listener.shutdown_delay = Duration::ZERO;
     config.tracing.sampler = Sampler::AlwaysOn;
     config.service.name = "demo-agent-api".to_owned();
     let spans = CapturedSpans::default();

@@ -45,6 +45,8 @@ pub enum ProxyErrorKind {
     BadRequest,
     /// A bug or resource failure inside the proxy.
     Internal,
+    /// Still running when the shutdown's `drain_timeout` ran out: the proxy cut it.
+    DrainTimeout,
 }
 
 impl ProxyErrorKind {
@@ -62,6 +64,7 @@ impl ProxyErrorKind {
             Self::HeadersTooLarge => "headers_too_large",
             Self::BadRequest => "bad_request",
             Self::Internal => "internal",
+            Self::DrainTimeout => "drain_timeout",
         }
     }
 
@@ -77,7 +80,7 @@ impl ProxyErrorKind {
             Self::RequestTooLarge | Self::HeadersTooLarge | Self::BadRequest => {
                 ErrorSide::Downstream
             }
-            Self::Internal => ErrorSide::Internal,
+            Self::Internal | Self::DrainTimeout => ErrorSide::Internal,
         }
     }
 
@@ -91,6 +94,7 @@ impl ProxyErrorKind {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::DrainTimeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -108,6 +112,7 @@ impl ProxyErrorKind {
             Self::HeadersTooLarge => "request headers too large",
             Self::BadRequest => "bad request",
             Self::Internal => "internal proxy error",
+            Self::DrainTimeout => "proxy shutting down",
         }
     }
 }

@@ -78,6 +78,11 @@ pub struct ProxyParts {
 }
 
 impl Proxy {
+    /// The shutdown is about to cut the exchanges still running.
+    pub fn start_cutting(&self) {
+        self.sinks.start_cutting();
+    }
+
     pub fn new(config: &Config, parts: ProxyParts) -> Self {
         Self {
             target: Target::new(&config.upstream.url),

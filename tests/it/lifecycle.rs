@@ -1,21 +1,24 @@
-//! The built binary as an operator runs it: logs its addresses, drains on
-//! SIGTERM, exits with the documented codes; and the demo runs standalone.
+//! The built binary as an operator runs it: logs its addresses, exits with
+//! the documented codes; and the demo runs standalone. Shutdown: `shutdown.rs`.
 
 use std::process::{Child, Command, Stdio};
 
-use crate::support::spawn_binary;
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body_util::BodyExt;
+use http::Response;
 
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_otel-sidecar");
 
 pub fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+/// Sends a signal (`-TERM`, `-INT`) with kill(1): the tests forbid unsafe code.
+pub fn signal(child: &Child, which: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -30,53 +33,6 @@ pub fn wait_exit(child: &mut Child) -> i32 {
     }
     let _ = child.kill();
     panic!("binary did not exit within 10 s");
-}
-
-#[tokio::test]
-async fn sigterm_drains_an_in_flight_stream_then_exits_0() {
-    let (upstream, release_tx) =
-        gated_stream(b"{\"response\":\"one\"}\n", b"{\"done\":true}\n").await;
-    let config = format!(
-        "[listener]\naddress = \"127.0.0.1:0\"\ndrain_timeout = \"20s\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
-         [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n",
-        upstream.url()
-    );
-    let mut binary = spawn_binary(&config);
-    let listener = binary.listener.clone();
-
-    let req = Request::post(format!("http://{listener}/api/generate"))
-        .body(full("{}"))
-        .unwrap();
-    let OpenStream { body, .. } = open_stream(req).await;
-
-    sigterm(&binary.child);
-    // New connections are refused once the listener closes; the stream goes on.
-    let mut refused = false;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(&listener).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(refused, "listener still accepting after SIGTERM");
-    assert!(
-        binary.child.try_wait().unwrap().is_none(),
-        "exited before the stream finished"
-    );
-
-    release_tx.send(()).await.unwrap();
-    let rest = bounded("rest of stream", body.collect())
-        .await
-        .unwrap()
-        .to_bytes();
-    assert_eq!(&rest[..], b"{\"done\":true}\n");
-    assert_eq!(
-        tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
-            .await
-            .unwrap(),
-        0
-    );
 }
 
 #[tokio::test]

@@ -99,6 +99,8 @@ pub fn test_config(upstream: &str) -> Config {
     config.admin.address = "127.0.0.1:0".parse().unwrap();
     config.upstream.probe_interval = Duration::from_millis(100);
     config.tracing.enabled = false;
+    // Tests stop sidecars often; the shutdown tests set the delay themselves.
+    config.listener.shutdown_delay = Duration::ZERO;
     config
 }
 
@@ -215,9 +217,42 @@ pub fn spawn_binary(config: &str) -> BinaryUnderTest {
 }
 
 /// As [`spawn_binary`], with extra environment variables.
+///
+/// Unless `config` sets `shutdown_delay`, the binary closes its listener at
+/// once on SIGTERM (`0s`), so tests that stop it do not wait out the
+/// production default; the shutdown tests set the delay themselves.
 pub fn spawn_binary_with_env(config: &str, env: &[(&str, &str)]) -> BinaryUnderTest {
+    let (mut binary, started) = launch_binary(config, env);
+    let started = started.recv_timeout(STEP).expect("binary logs its start");
+    // JSON lines carry the address as a field; pretty lines as `listener=ADDR`.
+    binary.listener = match serde_json::from_str::<serde_json::Value>(&started) {
+        Ok(json) => json["listener"].as_str().unwrap().to_owned(),
+        Err(_) => started
+            .split("listener=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .to_owned(),
+    };
+    binary
+}
+
+/// Starts the binary without waiting for its start line (which a level
+/// above `info` hides); `listener` is left empty. The receiver gets the
+/// start line if it is logged.
+pub fn launch_binary(
+    config: &str,
+    env: &[(&str, &str)],
+) -> (BinaryUnderTest, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
+    let config = if config.contains("shutdown_delay") {
+        config.to_owned()
+    } else if config.contains("[listener]\n") {
+        config.replacen("[listener]\n", "[listener]\nshutdown_delay = \"0s\"\n", 1)
+    } else {
+        format!("[listener]\nshutdown_delay = \"0s\"\n{config}")
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sidecar.toml");
     std::fs::write(&path, config).unwrap();
@@ -245,24 +280,18 @@ pub fn spawn_binary_with_env(config: &str, env: &[(&str, &str)]) -> BinaryUnderT
             }
         }
     });
-    let started = started_rx
-        .recv_timeout(STEP)
-        .expect("binary logs its start");
-    // JSON lines carry the address as a field; pretty lines as `listener=ADDR`.
-    let listener = match serde_json::from_str::<serde_json::Value>(&started) {
-        Ok(json) => json["listener"].as_str().unwrap().to_owned(),
-        Err(_) => started
-            .split("listener=")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap()
-            .to_owned(),
-    };
-    BinaryUnderTest {
+    let binary = BinaryUnderTest {
         child,
-        listener,
+        listener: String::new(),
         lines,
         _dir: dir,
+    };
+    (binary, started_rx)
+}
+
+impl BinaryUnderTest {
+    pub fn child_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
