@@ -421,8 +421,9 @@ assert chunks[-1].usage.completion_tokens == 3, chunks[-1]
 print("ok")
 "#
     );
+    let python = crate::tools::python_with(&["ollama", "openai"]);
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
+        std::process::Command::new(python)
             .args(["-c", &script])
             .output()
             .unwrap()
@@ -431,7 +432,7 @@ print("ok")
     .unwrap();
     assert!(
         out.status.success(),
-        "python clients failed (pip install ollama openai):\n{}",
+        "python clients failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = scrape(&sidecar, None).await.2;

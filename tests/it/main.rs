@@ -16,5 +16,7 @@ mod otlp;
 mod pool;
 mod protocols;
 mod sentry;
+mod shutdown;
 mod support;
+mod tools;
 mod tracing;

