@@ -1,6 +1,7 @@
 //! The client-facing listener: accept, optional TLS, HTTP/1.1 or HTTP/2 per
 //! connection, and a graceful drain on shutdown.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ const HARD_LIMIT_FACTOR: usize = 2;
 /// Connection settings shared by every accepted connection.
 pub struct ConnectionSettings {
     builder: auto::Builder<TokioExecutor>,
+    /// The same without HTTP/1 keep-alive, for connections accepted during
+    /// the shutdown delay: one exchange, answered with `Connection: close`.
+    closing_builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Duration,
 }
@@ -42,8 +46,11 @@ impl ConnectionSettings {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
+        let mut closing_builder = builder.clone();
+        closing_builder.http1().keep_alive(false);
         Self {
             builder,
+            closing_builder,
             tls: tls.map(TlsAcceptor::from),
             handshake_timeout: config.header_read_timeout,
         }
@@ -73,9 +80,15 @@ impl Drain {
 /// exchanges are recorded as they drop) before the listener gives up on them.
 const CUT_GRACE: Duration = Duration::from_secs(2);
 
-/// Accepts until `shutdown` flips and `drain.delay` has passed, then lets
-/// open connections finish their in-flight exchanges for up to
-/// `drain.timeout`, and cuts what is left.
+/// Serves until `shutdown` flips, then drains in three phases:
+///
+/// 1. the shutdown delay: the listener still accepts while endpoints stop
+///    routing here; connections opened before the signal finish their
+///    exchange in flight and close (HTTP/1 `Connection: close`, HTTP/2
+///    GOAWAY), and new ones serve one HTTP/1 exchange each, so clients move
+///    to other endpoints as soon as they are told;
+/// 2. the listener closes and exchanges in flight run for `drain.timeout`;
+/// 3. what is left is cut, and recorded as it drops.
 pub async fn serve(
     listener: TcpListener,
     settings: Arc<ConnectionSettings>,
@@ -83,43 +96,30 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
     drain: Drain,
 ) {
-    let graceful = GracefulShutdown::new();
     let (cut, cut_rx) = watch::channel(false);
-    let mut backoff = AcceptBackoff::default();
-    let closing = async {
-        stopped(&mut shutdown).await;
-        if !drain.delay.is_zero() {
-            tracing::info!(delay = ?drain.delay, "still accepting during the shutdown delay");
-            tokio::time::sleep(drain.delay).await;
-        }
+    let accept = Accept {
+        listener: &listener,
+        settings: &settings,
+        proxy: &proxy,
+        cut: &cut_rx,
     };
-    tokio::pin!(closing);
-    loop {
-        let (stream, addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => { backoff.reset(); pair }
-                Err(e) => { backoff.wait(&e).await; continue; }
-            },
-            _ = &mut closing => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let guard = ConnectionGuard {
-            watcher: graceful.watcher(),
-            cut: cut_rx.clone(),
-        };
-        let client = ClientSide::new(addr, settings.tls.is_some());
-        let service = ProxyService::new(proxy.clone(), client);
-        // Separate tasks for plain and TLS connections keep each task's
-        // future (its memory while a connection idles) as small as it can be.
-        if settings.tls.is_some() {
-            tokio::spawn(serve_tls(stream, settings.clone(), service, guard));
-        } else {
-            tokio::spawn(serve_plain(stream, settings.clone(), service, guard));
-        }
+    let serving = GracefulShutdown::new();
+    accept.until(&serving, false, stopped(&mut shutdown)).await;
+
+    let during_delay = GracefulShutdown::new();
+    let opened_before = tokio::spawn(serving.shutdown());
+    if !drain.delay.is_zero() {
+        tracing::info!(delay = ?drain.delay, "still accepting during the shutdown delay");
+        accept
+            .until(&during_delay, true, tokio::time::sleep(drain.delay))
+            .await;
     }
     drop(listener);
-    tracing::info!(connections = graceful.count(), timeout = ?drain.timeout, "listener closed; draining");
-    let drained = graceful.shutdown();
+
+    tracing::info!(timeout = ?drain.timeout, "listener closed; draining");
+    let drained = async {
+        let _ = tokio::join!(opened_before, during_delay.shutdown());
+    };
     tokio::pin!(drained);
     if tokio::time::timeout(drain.timeout, &mut drained)
         .await
@@ -136,11 +136,54 @@ pub async fn serve(
     let _ = tokio::time::timeout(CUT_GRACE, drained).await;
 }
 
+/// The accept loop's parts.
+struct Accept<'a> {
+    listener: &'a TcpListener,
+    settings: &'a Arc<ConnectionSettings>,
+    proxy: &'a Arc<Proxy>,
+    cut: &'a watch::Receiver<bool>,
+}
+
+impl Accept<'_> {
+    /// Accepts connections, watched by `graceful`, until `end` completes.
+    async fn until(&self, graceful: &GracefulShutdown, closing: bool, end: impl Future) {
+        let mut backoff = AcceptBackoff::default();
+        tokio::pin!(end);
+        loop {
+            let (stream, addr) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(pair) => { backoff.reset(); pair }
+                    Err(e) => { backoff.wait(&e).await; continue; }
+                },
+                _ = &mut end => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let guard = ConnectionGuard {
+                watcher: graceful.watcher(),
+                cut: self.cut.clone(),
+                closing,
+            };
+            let tls = self.settings.tls.is_some();
+            let service = ProxyService::new(self.proxy.clone(), ClientSide::new(addr, tls));
+            let settings = self.settings.clone();
+            // Separate tasks for plain and TLS connections keep each task's
+            // future (its memory while a connection idles) as small as it can be.
+            if tls {
+                tokio::spawn(serve_tls(stream, settings, service, guard));
+            } else {
+                tokio::spawn(serve_plain(stream, settings, service, guard));
+            }
+        }
+    }
+}
+
 /// What each connection task holds of the listener's shutdown: the graceful
-/// watcher (stop taking requests) and the cut (stop now).
+/// watcher (stop taking requests), the cut (stop now), and whether it was
+/// accepted during the shutdown delay.
 struct ConnectionGuard {
     watcher: Watcher,
     cut: watch::Receiver<bool>,
+    closing: bool,
 }
 
 async fn serve_plain(
@@ -181,10 +224,17 @@ async fn serve_stream<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let ConnectionGuard { watcher, mut cut } = guard;
-    let conn = settings
-        .builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let ConnectionGuard {
+        watcher,
+        mut cut,
+        closing,
+    } = guard;
+    let builder = if closing {
+        &settings.closing_builder
+    } else {
+        &settings.builder
+    };
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     // Dropping the connection at the cut drops its in-flight response
     // bodies, which records their exchanges before the process exits.
     tokio::select! {

@@ -86,17 +86,41 @@ async fn eventually_readyz(admin: &str, status: u16) {
 }
 
 /// A request on a connection of its own (no pooled connection can hide a
-/// closed listener).
-async fn fresh_connection_get(url: String) -> Result<(u16, Bytes), String> {
+/// closed listener): the status, the `Connection` header, the body.
+async fn fresh_connection_get(url: String) -> Result<(u16, Option<String>, Bytes), String> {
     let response = bounded("response", client().request(get(url)))
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
+    let connection = response
+        .headers()
+        .get("connection")
+        .map(|v| v.to_str().unwrap().to_owned());
     let body = bounded("body", response.into_body().collect())
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    Ok((status, body))
+    Ok((status, connection, body))
+}
+
+/// A keep-alive HTTP/1.1 connection that has finished one exchange and idles.
+async fn idle_keep_alive_connection(listener: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(listener).await.unwrap();
+    stream
+        .write_all(b"GET /idle HTTP/1.1\r\nhost: sidecar\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"quick") {
+        let mut buf = [0u8; 1024];
+        let n = bounded("idle connection's response", stream.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(n > 0, "closed before its response");
+        response.extend_from_slice(&buf[..n]);
+    }
+    stream
 }
 
 async fn exit_code(binary: BinaryUnderTest) -> (i32, BinaryUnderTest) {
@@ -131,15 +155,31 @@ async fn a_rolling_update_loses_no_exchange() {
 
     let first = open_stream(get(format!("http://{listener}/gated/first"))).await;
     let second = open_stream(get(format!("http://{listener}/gated/second"))).await;
+    let mut idle = idle_keep_alive_connection(&listener).await;
     sigterm(&binary.child);
 
     // The endpoint controller sees the pod unready at once...
     eventually_readyz(&admin, 503).await;
-    // ...while a request routed before that still lands, on a new connection.
-    let (status, body) = fresh_connection_get(format!("http://{listener}/during-delay"))
-        .await
-        .expect("a request during the shutdown delay is served");
+    // ...while a request routed before that still lands, on a new
+    // connection, told to close so the client's next one goes elsewhere.
+    let (status, connection, body) =
+        fresh_connection_get(format!("http://{listener}/during-delay"))
+            .await
+            .expect("a request during the shutdown delay is served");
     assert_eq!((status, &body[..]), (200, &b"quick"[..]));
+    assert_eq!(connection.as_deref(), Some("close"));
+    // A keep-alive connection idle at SIGTERM is closed at once, while the
+    // listener still takes the client's next connection.
+    let mut buf = [0u8; 16];
+    let read = bounded(
+        "the idle connection to close",
+        tokio::io::AsyncReadExt::read(&mut idle, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the idle connection stays open: {read:?}"
+    );
 
     // After the delay the listener is closed: connections are refused.
     let mut refused = false;
@@ -178,15 +218,16 @@ async fn a_rolling_update_loses_no_exchange() {
             &text,
             r#"http_requests_total{method="GET",handler="other",status="200"}"#,
         );
-        if counted == Some(2.0) {
+        if counted == Some(3.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
         counted,
-        Some(2.0),
-        "the request during the delay and the drained stream are counted while draining"
+        Some(3.0),
+        "the idle connection's request, the one during the delay and the drained \
+         stream are counted while draining"
     );
     assert!(
         binary.child_running(),
@@ -213,11 +254,12 @@ async fn a_rolling_update_loses_no_exchange() {
         [
             ("/during-delay", 200),
             ("/gated/first", 200),
-            ("/gated/second", 200)
+            ("/gated/second", 200),
+            ("/idle", 200),
         ],
         "one access line per exchange, none for the refused connection"
     );
-    let spans = receiver.wait_for(6).await;
+    let spans = receiver.wait_for(8).await;
     for path in ["/during-delay", "/gated/first", "/gated/second"] {
         let server = spans
             .iter()
