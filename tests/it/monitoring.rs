@@ -19,20 +19,12 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn run(program: &str, args: &[&str], dir: &Path) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("{program} is needed (apt-get install prometheus docker-compose): {e}")
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
+    run_tool(
+        program,
+        "apt-get install prometheus docker-compose",
+        args,
+        dir,
+    )
 }
 
 #[test]

@@ -316,3 +316,25 @@ pub async fn closed_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs an external tool in `dir` and returns what it printed (stdout, then
+/// stderr). A tool missing from PATH panics with `install`, the way to get
+/// it, so a machine without it fails loudly instead of skipping; a failing
+/// run panics with its output.
+pub fn run_tool(program: &str, install: &str, args: &[&str], dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => panic!("{program} not found on PATH: {install}"),
+            _ => panic!("cannot run {program}: {e}"),
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
