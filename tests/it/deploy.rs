@@ -1043,3 +1043,59 @@ fn prometheus_durations_follow_the_crd_pattern() {
         assert!(!is_prometheus_duration(bad), "{bad}");
     }
 }
+
+/// The probes of the rendered Ollama Deployment's sidecar: (kind, path).
+fn ollama_probes() -> Vec<(String, String)> {
+    let deployment = rendering("ollama")
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    let sidecar = all_containers(&deployment["spec"]["template"]["spec"])
+        .find(|c| c["name"] == "otel-sidecar")
+        .unwrap();
+    ["startupProbe", "readinessProbe", "livenessProbe"]
+        .iter()
+        .map(|p| {
+            let path = sidecar[*p]["httpGet"]["path"].as_str().unwrap();
+            (p.to_string(), path.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn with_the_admin_token_set_the_probes_pass_and_metrics_need_the_token() {
+    // The Ollama example's config with its documented token line made live,
+    // as a pod with the Secret runs it; the upstream is a test one.
+    let source = read("examples/kubernetes/ollama/sidecar.toml");
+    let commented = "# token = \"${ADMIN_TOKEN}\"";
+    assert!(source.contains(commented), "no commented token line");
+    let upstream = TestUpstream::start(|_req| async { Response::new(full("ok")) }).await;
+    let config = source
+        .replace(commented, "token = \"${ADMIN_TOKEN}\"")
+        .replace(
+            "\"http://127.0.0.1:11434\"",
+            &format!("\"{}\"", upstream.url()),
+        );
+    let (config, admin) = on_loopback(&config);
+    let token = "s3cr3t-admin-token";
+    let _binary = spawn_binary_with_env(
+        &config,
+        &[("ADMIN_TOKEN", token), ("OTEL_SDK_DISABLED", "true")],
+    );
+
+    // The kubelet sends no Authorization header.
+    for (probe, path) in ollama_probes() {
+        let (parts, body) = send(&client(), get(format!("http://{admin}{path}"))).await;
+        assert_eq!(parts.status, 200, "{probe} {path}: {body:?}");
+    }
+    let metrics = format!("http://{admin}/metrics");
+    let (parts, _) = send(&client(), get(metrics.clone())).await;
+    assert_eq!(parts.status, 401);
+    let with_token = http::Request::get(&metrics)
+        .header("authorization", format!("Bearer {token}"))
+        .body(full(""))
+        .unwrap();
+    let (parts, _) = send(&client(), with_token).await;
+    assert_eq!(parts.status, 200);
+}
