@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod deploy;
 mod errors;
 mod faults;
 mod forward;

@@ -18,20 +18,7 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-fn run(program: &str, args: &[&str], dir: &Path) -> String {
-    let out = Command::new(crate::tools::require(program))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} did not run: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
-}
+use crate::tools::run;
 
 #[test]
 fn promtool_validates_config_and_rules_and_runs_their_unit_tests() {

@@ -2,7 +2,7 @@
 //! and how to get it, never a silent skip: `scripts/test` (the README's test
 //! command) installs every one of them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// How each tool is installed, for the failure message.
@@ -53,4 +53,21 @@ pub fn python_with(modules: &[&str]) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     python
+}
+
+/// Runs `program` (found with [`require`]) in `dir`; returns what it printed,
+/// stdout then stderr, and panics with that output when it fails.
+pub fn run(program: &str, args: &[&str], dir: &Path) -> String {
+    let out = Command::new(require(program))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} did not run: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
 }
