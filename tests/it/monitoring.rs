@@ -3,13 +3,15 @@
 //! running sidecar and evaluates the recording rules, every metric the
 //! dashboard and rules query exists, and the compose file is complete.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
+
+use otel_sidecar::config::load_str;
 
 use crate::metrics::scrape;
 use crate::support::*;
@@ -84,6 +86,154 @@ fn compose_file_is_valid_and_everything_it_mounts_exists() {
         referenced += 1;
     }
     assert!(referenced >= 10, "only {referenced} paths found");
+}
+
+/// The services of docker-compose.yml, each with its lines, trimmed. A reader
+/// for this file's layout (services as two-space keys under `services:`), not
+/// for YAML at large: the repository has no YAML parser and needs none.
+fn compose_services(compose: &str) -> BTreeMap<String, Vec<String>> {
+    let mut services = BTreeMap::new();
+    let mut current = None;
+    let mut in_services = false;
+    for line in compose.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_services = line == "services:";
+            current = None;
+        } else if let Some(name) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix(':'))
+            .filter(|name| in_services && !name.starts_with(' '))
+        {
+            current = Some(name.to_owned());
+            services.insert(name.to_owned(), Vec::new());
+        } else if let Some(name) = &current {
+            if let Some(lines) = services.get_mut(name) {
+                lines.push(line.trim().to_owned());
+            }
+        }
+    }
+    services
+}
+
+/// The value of `key: value` among a service's lines, without a trailing comment.
+fn setting<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
+    lines.iter().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix(':')?;
+        Some(value.split(" #").next().unwrap().trim().trim_matches('"'))
+    })
+}
+
+/// `host:port` scrape targets of prometheus.yml with their `service` label.
+fn scrape_targets(prometheus: &str) -> BTreeMap<String, String> {
+    let mut targets = BTreeMap::new();
+    let mut target = None;
+    for line in prometheus.lines().map(str::trim) {
+        if let Some(list) = line.strip_prefix("- targets: [\"") {
+            target = Some(list.trim_end_matches("\"]").to_owned());
+        } else if let Some(service) = line.strip_prefix("service: ") {
+            let t = target.take().expect("a service label follows its target");
+            targets.insert(t, service.to_owned());
+        }
+    }
+    targets
+}
+
+fn host_port(url: &str) -> (String, u16) {
+    let uri: http::Uri = url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+    (uri.host().unwrap().to_owned(), uri.port_u16().unwrap())
+}
+
+/// The agent topology as shipped: clients -> agent-sidecar -> agent ->
+/// ollama-sidecar -> ollama, each sidecar with its own config file, scraped
+/// by Prometheus and collected by Promtail under its service.name.
+#[test]
+fn compose_runs_the_agent_between_two_sidecars_that_prometheus_tells_apart() {
+    let dir = repo("monitoring");
+    let compose = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    let services = compose_services(&compose);
+    let prometheus = std::fs::read_to_string(dir.join("prometheus/prometheus.yml")).unwrap();
+    let targets = scrape_targets(&prometheus);
+    let mut sidecars = BTreeMap::new();
+    for (name, lines) in &services {
+        let Some(path) = setting(lines, "SIDECAR_CONFIG") else {
+            continue;
+        };
+        let mounted = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("- ./")?.strip_suffix(&format!(":{path}:ro")))
+            .unwrap_or_else(|| panic!("{name}: SIDECAR_CONFIG {path} is not mounted"));
+        assert!(mounted.starts_with("sidecar/"), "{name}: {mounted}");
+        let text = std::fs::read_to_string(dir.join(mounted)).unwrap();
+        let config = load_str(&text, mounted, |_| None).unwrap_or_else(|e| panic!("{e}"));
+        let service = config.service.name.clone();
+        let admin = config.admin.address;
+        assert!(
+            admin.ip().is_unspecified(),
+            "{name}: Prometheus cannot reach {admin}"
+        );
+        assert_eq!(admin.port(), 9901, "{name}: 9090 is Prometheus' own port");
+        assert_eq!(
+            targets.get(&format!("{name}:9901")),
+            Some(&service),
+            "{name}: scraped with service=\"{service}\": {targets:?}"
+        );
+        assert_eq!(
+            setting(lines, "otel-sidecar.service"),
+            Some(service.as_str()),
+            "{name}: Promtail's service label"
+        );
+        assert_eq!(
+            host_port(&config.tracing.otlp.endpoint).0,
+            "otel-collector",
+            "{name}"
+        );
+        sidecars.insert(name.clone(), config);
+    }
+    assert_eq!(sidecars.len(), 2, "{:?}", sidecars.keys());
+    assert_eq!(
+        targets.len(),
+        2,
+        "one scrape target per sidecar: {targets:?}"
+    );
+    let names: BTreeSet<&String> = sidecars.values().map(|c| &c.service.name).collect();
+    assert_eq!(names.len(), 2, "the sidecars need distinct service names");
+
+    let agent = services
+        .iter()
+        .find(|(_, lines)| lines.iter().any(|l| l.contains("examples/agent/agent.py:")))
+        .map(|(name, _)| name.as_str())
+        .expect("a service runs examples/agent/agent.py");
+    assert!(
+        setting(&services[agent], "ports").is_none(),
+        "clients reach the agent only through its sidecar"
+    );
+    let ollama = services
+        .iter()
+        .find(|(_, lines)| setting(lines, "image").is_some_and(|i| i.starts_with("ollama/ollama:")))
+        .map(|(name, _)| name.as_str())
+        .expect("an ollama service");
+    let (model_host, model_port) =
+        host_port(setting(&services[agent], "OLLAMA_HOST").expect("the agent's OLLAMA_HOST"));
+    let ollama_side = &sidecars
+        .get(&model_host)
+        .unwrap_or_else(|| panic!("OLLAMA_HOST names {model_host}, not a sidecar"));
+    assert_eq!(model_port, ollama_side.listener.address.port());
+    assert_eq!(ollama_side.upstream.url.host(), ollama);
+    assert!(ollama_side.genai.enabled);
+    let (agent_side_name, agent_side) = sidecars
+        .iter()
+        .find(|(_, c)| c.upstream.url.host() == agent)
+        .expect("a sidecar in front of the agent");
+    let published = format!("- \"8080:{}\"", agent_side.listener.address.port());
+    assert!(
+        services[agent_side_name]
+            .iter()
+            .any(|l| l.starts_with(&published)),
+        "clients call the agent on :8080 through {agent_side_name}"
+    );
 }
 
 /// Metric names a PromQL text uses: identifiers with a known prefix.
