@@ -383,18 +383,24 @@ impl Drop for Prometheus {
     }
 }
 
-fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
+/// Scrapes each target with its `service` label, as prometheus.yml does.
+fn start_prometheus(targets: &[(std::net::SocketAddr, &str)]) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let config = format!(
+    let mut config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
-         scrape_configs:\n  - job_name: otel-sidecar\n    static_configs:\n      - targets: [\"{target}\"]\n",
+         scrape_configs:\n  - job_name: otel-sidecar\n    static_configs:\n",
         repo("monitoring/prometheus/rules/slo.yml").display()
     );
+    for (target, service) in targets {
+        config += &format!(
+            "      - targets: [\"{target}\"]\n        labels:\n          service: {service}\n"
+        );
+    }
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
     let child = Command::new("prometheus")
@@ -448,8 +454,10 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Two sidecars, as in the agent topology: a quarter of one side's requests
+/// fail, none of the other's, and each side's records say so on their own.
 #[tokio::test]
-async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
+async fn real_prometheus_scrapes_both_sidecars_and_evaluates_the_rules_per_side() {
     let upstream = TestUpstream::start(|req| async move {
         let status = if req.uri().path() == "/fail" {
             503
@@ -462,9 +470,20 @@ async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
             .unwrap()
     })
     .await;
-    let sidecar = start_sidecar(test_config(&upstream.url())).await;
-    let prometheus = start_prometheus(sidecar.admin_addr());
-    let base = format!("http://{}", sidecar.proxy_addr());
+    let agent_side = start_sidecar(test_config(&upstream.url())).await;
+    let model_side = start_sidecar(test_config(&upstream.url())).await;
+    let prometheus = start_prometheus(&[
+        (agent_side.admin_addr(), "agent-api"),
+        (model_side.admin_addr(), "ollama"),
+    ]);
+    let traffic = [
+        (agent_side.proxy_addr(), "/api/tags"),
+        (agent_side.proxy_addr(), "/api/tags"),
+        (agent_side.proxy_addr(), "/api/tags"),
+        (agent_side.proxy_addr(), "/fail"),
+        (model_side.proxy_addr(), "/api/tags"),
+        (model_side.proxy_addr(), "/api/tags"),
+    ];
     let client = client();
     let expected = [
         "slo:error_rate:5m",
@@ -472,15 +491,16 @@ async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
         "handler:http_request_duration_seconds:p95_5m",
         "slo:sli_error:ratio_rate1h",
     ];
+    let both: BTreeSet<String> = ["agent-api".to_owned(), "ollama".to_owned()].into();
     let mut found = Vec::new();
     // Bounded: at most 60 rounds of traffic and queries (about 30 s).
     for _ in 0..60 {
-        for path in ["/api/tags", "/api/tags", "/api/tags", "/fail"] {
-            send(&client, get(format!("{base}{path}"))).await;
+        for (addr, path) in traffic {
+            send(&client, get(format!("http://{addr}{path}"))).await;
         }
         found.clear();
         for record in expected {
-            if !query(&prometheus, record).await.is_empty() {
+            if services(&query(&prometheus, record).await) == both {
                 found.push(record);
             }
         }
@@ -489,14 +509,33 @@ async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(found, expected, "recording rules without results");
-    let error_rate = query(&prometheus, "slo:error_rate:5m").await;
-    let value: f64 = error_rate[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert_eq!(found, expected, "recording rules without a result per side");
+    let error_rate = |service: &'static str| {
+        let prometheus = &prometheus;
+        async move {
+            let promql = format!("slo:error_rate:5m{{service=\"{service}\"}}");
+            let result = query(prometheus, &promql).await;
+            let value: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
+            value
+        }
+    };
+    let agent = error_rate("agent-api").await;
     assert!(
-        (0.1..=0.4).contains(&value),
-        "a quarter of requests fail: {value}"
+        (0.1..=0.4).contains(&agent),
+        "a quarter of the agent side's requests fail: {agent}"
     );
+    assert_eq!(error_rate("ollama").await, 0.0, "none of the model side's");
     let targets = query(&prometheus, "up{job=\"otel-sidecar\"}").await;
-    assert_eq!(targets[0]["value"][1], "1");
-    sidecar.stop().await;
+    assert_eq!(services(&targets), both);
+    assert!(targets.iter().all(|t| t["value"][1] == "1"), "{targets:?}");
+    agent_side.stop().await;
+    model_side.stop().await;
+}
+
+/// The `service` labels of a query's result.
+fn services(result: &[serde_json::Value]) -> BTreeSet<String> {
+    result
+        .iter()
+        .filter_map(|r| r["metric"]["service"].as_str().map(str::to_owned))
+        .collect()
 }
