@@ -346,6 +346,26 @@ async fn every_metric_the_dashboard_and_rules_query_is_exposed() {
     ] {
         assert!(exprs.contains(needle), "dashboard lacks {needle}");
     }
+    // Both sides of the agent topology: every query picks its sidecars by
+    // the `service` label (the $service or $agent variable), so no panel
+    // silently adds the agent's requests to its own model calls.
+    let variables: Vec<&str> = json["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(variables, ["service", "agent"]);
+    for expr in exprs.lines() {
+        assert!(
+            expr.contains("$service") || expr.contains("$agent"),
+            "not filtered by side: {expr}"
+        );
+    }
+    assert!(
+        dashboard.contains(r#"resource.service.name =~ \"${service:regex}\""#),
+        "traces panel filtered by side"
+    );
     assert!(dashboard.contains("\"exemplar\": true"));
     assert!(dashboard.contains("\"type\": \"tempo\""), "traces panel");
     sidecar.stop().await;
