@@ -45,6 +45,7 @@ Run it against a local Ollama (or `cargo run --example mock_ollama`):
     curl localhost:8000/agent/run -d '{"prompt": "Why is the sky blue?"}'
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -322,10 +323,8 @@ def main():
         "propagate_context": agent.propagate,
     }
     print(json.dumps(started), flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     server.server_close()
     return 0
 
