@@ -108,7 +108,9 @@ fn compose_services(compose: &str) -> BTreeMap<String, Vec<String>> {
             .filter(|name| in_services && !name.starts_with(' '))
         {
             current = Some(name.to_owned());
-            services.insert(name.to_owned(), Vec::new());
+            // docker-compose v1 keeps the last of two equal keys; v2 refuses the file.
+            let earlier = services.insert(name.to_owned(), Vec::new());
+            assert!(earlier.is_none(), "service {name} defined twice");
         } else if let Some(name) = &current {
             if let Some(lines) = services.get_mut(name) {
                 lines.push(line.trim().to_owned());
