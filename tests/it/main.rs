@@ -2,6 +2,7 @@
 //! on loopback. One test binary (linkerd's `tests/it` layout) keeps link time down.
 
 mod admin;
+mod agent;
 mod config;
 mod deploy;
 mod errors;

@@ -3,13 +3,15 @@
 //! running sidecar and evaluates the recording rules, every metric the
 //! dashboard and rules query exists, and the compose file is complete.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
+
+use otel_sidecar::config::load_str;
 
 use crate::metrics::scrape;
 use crate::support::*;
@@ -69,6 +71,156 @@ fn compose_file_is_valid_and_everything_it_mounts_exists() {
         referenced += 1;
     }
     assert!(referenced >= 10, "only {referenced} paths found");
+}
+
+/// The services of docker-compose.yml, each with its lines, trimmed. A reader
+/// for this file's layout (services as two-space keys under `services:`), not
+/// for YAML at large: the repository has no YAML parser and needs none.
+fn compose_services(compose: &str) -> BTreeMap<String, Vec<String>> {
+    let mut services = BTreeMap::new();
+    let mut current = None;
+    let mut in_services = false;
+    for line in compose.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_services = line == "services:";
+            current = None;
+        } else if let Some(name) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix(':'))
+            .filter(|name| in_services && !name.starts_with(' '))
+        {
+            current = Some(name.to_owned());
+            // docker-compose v1 keeps the last of two equal keys; v2 refuses the file.
+            let earlier = services.insert(name.to_owned(), Vec::new());
+            assert!(earlier.is_none(), "service {name} defined twice");
+        } else if let Some(name) = &current {
+            if let Some(lines) = services.get_mut(name) {
+                lines.push(line.trim().to_owned());
+            }
+        }
+    }
+    services
+}
+
+/// The value of `key: value` among a service's lines, without a trailing comment.
+fn setting<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
+    lines.iter().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix(':')?;
+        Some(value.split(" #").next().unwrap().trim().trim_matches('"'))
+    })
+}
+
+/// `host:port` scrape targets of prometheus.yml with their `service` label.
+fn scrape_targets(prometheus: &str) -> BTreeMap<String, String> {
+    let mut targets = BTreeMap::new();
+    let mut target = None;
+    for line in prometheus.lines().map(str::trim) {
+        if let Some(list) = line.strip_prefix("- targets: [\"") {
+            target = Some(list.trim_end_matches("\"]").to_owned());
+        } else if let Some(service) = line.strip_prefix("service: ") {
+            let t = target.take().expect("a service label follows its target");
+            targets.insert(t, service.to_owned());
+        }
+    }
+    targets
+}
+
+fn host_port(url: &str) -> (String, u16) {
+    let uri: http::Uri = url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+    (uri.host().unwrap().to_owned(), uri.port_u16().unwrap())
+}
+
+/// The agent topology as shipped: clients -> agent-sidecar -> agent ->
+/// ollama-sidecar -> ollama, each sidecar with its own config file, scraped
+/// by Prometheus and collected by Promtail under its service.name.
+#[test]
+fn compose_runs_the_agent_between_two_sidecars_that_prometheus_tells_apart() {
+    let dir = repo("monitoring");
+    let compose = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    let services = compose_services(&compose);
+    let prometheus = std::fs::read_to_string(dir.join("prometheus/prometheus.yml")).unwrap();
+    let targets = scrape_targets(&prometheus);
+    let mut sidecars = BTreeMap::new();
+    for (name, lines) in &services {
+        let Some(path) = setting(lines, "SIDECAR_CONFIG") else {
+            continue;
+        };
+        let mounted = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("- ./")?.strip_suffix(&format!(":{path}:ro")))
+            .unwrap_or_else(|| panic!("{name}: SIDECAR_CONFIG {path} is not mounted"));
+        assert!(mounted.starts_with("sidecar/"), "{name}: {mounted}");
+        let text = std::fs::read_to_string(dir.join(mounted)).unwrap();
+        let config = load_str(&text, mounted, |_| None).unwrap_or_else(|e| panic!("{e}"));
+        let service = config.service.name.clone();
+        let admin = config.admin.address;
+        assert!(
+            admin.ip().is_unspecified(),
+            "{name}: Prometheus cannot reach {admin}"
+        );
+        assert_eq!(admin.port(), 9901, "{name}: 9090 is Prometheus' own port");
+        assert_eq!(
+            targets.get(&format!("{name}:9901")),
+            Some(&service),
+            "{name}: scraped with service=\"{service}\": {targets:?}"
+        );
+        assert_eq!(
+            setting(lines, "otel-sidecar.service"),
+            Some(service.as_str()),
+            "{name}: Promtail's service label"
+        );
+        assert_eq!(
+            host_port(&config.tracing.otlp.endpoint).0,
+            "otel-collector",
+            "{name}"
+        );
+        sidecars.insert(name.clone(), config);
+    }
+    assert_eq!(sidecars.len(), 2, "{:?}", sidecars.keys());
+    assert_eq!(
+        targets.len(),
+        2,
+        "one scrape target per sidecar: {targets:?}"
+    );
+    let names: BTreeSet<&String> = sidecars.values().map(|c| &c.service.name).collect();
+    assert_eq!(names.len(), 2, "the sidecars need distinct service names");
+
+    let agent = services
+        .iter()
+        .find(|(_, lines)| lines.iter().any(|l| l.contains("examples/agent/agent.py:")))
+        .map(|(name, _)| name.as_str())
+        .expect("a service runs examples/agent/agent.py");
+    assert!(
+        setting(&services[agent], "ports").is_none(),
+        "clients reach the agent only through its sidecar"
+    );
+    let ollama = services
+        .iter()
+        .find(|(_, lines)| setting(lines, "image").is_some_and(|i| i.starts_with("ollama/ollama:")))
+        .map(|(name, _)| name.as_str())
+        .expect("an ollama service");
+    let (model_host, model_port) =
+        host_port(setting(&services[agent], "OLLAMA_HOST").expect("the agent's OLLAMA_HOST"));
+    let ollama_side = &sidecars
+        .get(&model_host)
+        .unwrap_or_else(|| panic!("OLLAMA_HOST names {model_host}, not a sidecar"));
+    assert_eq!(model_port, ollama_side.listener.address.port());
+    assert_eq!(ollama_side.upstream.url.host(), ollama);
+    assert!(ollama_side.genai.enabled);
+    let (agent_side_name, agent_side) = sidecars
+        .iter()
+        .find(|(_, c)| c.upstream.url.host() == agent)
+        .expect("a sidecar in front of the agent");
+    let published = format!("- \"8080:{}\"", agent_side.listener.address.port());
+    assert!(
+        services[agent_side_name]
+            .iter()
+            .any(|l| l.starts_with(&published)),
+        "clients call the agent on :8080 through {agent_side_name}"
+    );
 }
 
 /// Metric names a PromQL text uses: identifiers with a known prefix.
@@ -181,6 +333,26 @@ async fn every_metric_the_dashboard_and_rules_query_is_exposed() {
     ] {
         assert!(exprs.contains(needle), "dashboard lacks {needle}");
     }
+    // Both sides of the agent topology: every query picks its sidecars by
+    // the `service` label (the $service or $agent variable), so no panel
+    // silently adds the agent's requests to its own model calls.
+    let variables: Vec<&str> = json["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(variables, ["service", "agent"]);
+    for expr in exprs.lines() {
+        assert!(
+            expr.contains("$service") || expr.contains("$agent"),
+            "not filtered by side: {expr}"
+        );
+    }
+    assert!(
+        dashboard.contains(r#"resource.service.name =~ \"${service:regex}\""#),
+        "traces panel filtered by side"
+    );
     assert!(dashboard.contains("\"exemplar\": true"));
     assert!(dashboard.contains("\"type\": \"tempo\""), "traces panel");
     sidecar.stop().await;
@@ -218,18 +390,24 @@ impl Drop for Prometheus {
     }
 }
 
-fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
+/// Scrapes each target with its `service` label, as prometheus.yml does.
+fn start_prometheus(targets: &[(std::net::SocketAddr, &str)]) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let config = format!(
+    let mut config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
-         scrape_configs:\n  - job_name: otel-sidecar\n    static_configs:\n      - targets: [\"{target}\"]\n",
+         scrape_configs:\n  - job_name: otel-sidecar\n    static_configs:\n",
         repo("monitoring/prometheus/rules/slo.yml").display()
     );
+    for (target, service) in targets {
+        config += &format!(
+            "      - targets: [\"{target}\"]\n        labels:\n          service: {service}\n"
+        );
+    }
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
     let child = Command::new(crate::tools::require("prometheus"))
@@ -283,8 +461,10 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Two sidecars, as in the agent topology: a quarter of one side's requests
+/// fail, none of the other's, and each side's records say so on their own.
 #[tokio::test]
-async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
+async fn real_prometheus_scrapes_both_sidecars_and_evaluates_the_rules_per_side() {
     let upstream = TestUpstream::start(|req| async move {
         let status = if req.uri().path() == "/fail" {
             503
@@ -297,9 +477,20 @@ async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
             .unwrap()
     })
     .await;
-    let sidecar = start_sidecar(test_config(&upstream.url())).await;
-    let prometheus = start_prometheus(sidecar.admin_addr());
-    let base = format!("http://{}", sidecar.proxy_addr());
+    let agent_side = start_sidecar(test_config(&upstream.url())).await;
+    let model_side = start_sidecar(test_config(&upstream.url())).await;
+    let prometheus = start_prometheus(&[
+        (agent_side.admin_addr(), "agent-api"),
+        (model_side.admin_addr(), "ollama"),
+    ]);
+    let traffic = [
+        (agent_side.proxy_addr(), "/api/tags"),
+        (agent_side.proxy_addr(), "/api/tags"),
+        (agent_side.proxy_addr(), "/api/tags"),
+        (agent_side.proxy_addr(), "/fail"),
+        (model_side.proxy_addr(), "/api/tags"),
+        (model_side.proxy_addr(), "/api/tags"),
+    ];
     let client = client();
     let expected = [
         "slo:error_rate:5m",
@@ -307,15 +498,16 @@ async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
         "handler:http_request_duration_seconds:p95_5m",
         "slo:sli_error:ratio_rate1h",
     ];
+    let both: BTreeSet<String> = ["agent-api".to_owned(), "ollama".to_owned()].into();
     let mut found = Vec::new();
     // Bounded: at most 60 rounds of traffic and queries (about 30 s).
     for _ in 0..60 {
-        for path in ["/api/tags", "/api/tags", "/api/tags", "/fail"] {
-            send(&client, get(format!("{base}{path}"))).await;
+        for (addr, path) in traffic {
+            send(&client, get(format!("http://{addr}{path}"))).await;
         }
         found.clear();
         for record in expected {
-            if !query(&prometheus, record).await.is_empty() {
+            if services(&query(&prometheus, record).await) == both {
                 found.push(record);
             }
         }
@@ -324,14 +516,33 @@ async fn real_prometheus_scrapes_the_sidecar_and_evaluates_the_rules() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(found, expected, "recording rules without results");
-    let error_rate = query(&prometheus, "slo:error_rate:5m").await;
-    let value: f64 = error_rate[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert_eq!(found, expected, "recording rules without a result per side");
+    let error_rate = |service: &'static str| {
+        let prometheus = &prometheus;
+        async move {
+            let promql = format!("slo:error_rate:5m{{service=\"{service}\"}}");
+            let result = query(prometheus, &promql).await;
+            let value: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
+            value
+        }
+    };
+    let agent = error_rate("agent-api").await;
     assert!(
-        (0.1..=0.4).contains(&value),
-        "a quarter of requests fail: {value}"
+        (0.1..=0.4).contains(&agent),
+        "a quarter of the agent side's requests fail: {agent}"
     );
+    assert_eq!(error_rate("ollama").await, 0.0, "none of the model side's");
     let targets = query(&prometheus, "up{job=\"otel-sidecar\"}").await;
-    assert_eq!(targets[0]["value"][1], "1");
-    sidecar.stop().await;
+    assert_eq!(services(&targets), both);
+    assert!(targets.iter().all(|t| t["value"][1] == "1"), "{targets:?}");
+    agent_side.stop().await;
+    model_side.stop().await;
+}
+
+/// The `service` labels of a query's result.
+fn services(result: &[serde_json::Value]) -> BTreeSet<String> {
+    result
+        .iter()
+        .filter_map(|r| r["metric"]["service"].as_str().map(str::to_owned))
+        .collect()
 }
