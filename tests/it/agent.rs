@@ -35,7 +35,7 @@ struct Agent {
 impl Agent {
     async fn start(ollama_host: String, propagate: bool) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/agent/agent.py");
-        let mut child = Command::new("python3")
+        let mut child = Command::new(crate::tools::require("python3"))
             .arg(script)
             .env("OLLAMA_HOST", ollama_host)
             .env("AGENT_HOST", "127.0.0.1")
@@ -47,7 +47,7 @@ impl Agent {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("python3 not found on PATH: {e}"));
+            .unwrap_or_else(|e| panic!("python3 did not run: {e}"));
         let mut pipe = child.stderr.take().unwrap();
         let stderr = Some(std::thread::spawn(move || {
             let mut text = String::new();
@@ -391,11 +391,11 @@ async fn an_agent_that_does_not_forward_it_yields_separate_complete_traces() {
 #[test]
 fn the_agent_reads_ollama_host_by_ollamas_conventions() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/agent/agent.py");
-    let out = Command::new("python3")
+    let out = Command::new(crate::tools::require("python3"))
         .args(["-m", "doctest", "-v"])
         .arg(script)
         .output()
-        .unwrap_or_else(|e| panic!("python3 not found on PATH: {e}"));
+        .unwrap_or_else(|e| panic!("python3 did not run: {e}"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
