@@ -80,10 +80,12 @@ fn final_stage(instructions: &[String]) -> &[String] {
 }
 
 #[test]
-fn dockerfile_passes_hadolint() {
+fn dockerfiles_pass_hadolint() {
     // hadolint exits non-zero on any finding, down to `info`.
-    let out = run("hadolint", &["--no-color", "Dockerfile"], &repo(""));
-    assert!(out.trim().is_empty(), "{out}");
+    for dockerfile in ["Dockerfile", "examples/agent/Dockerfile"] {
+        let out = run("hadolint", &["--no-color", dockerfile], &repo(""));
+        assert!(out.trim().is_empty(), "{dockerfile}: {out}");
+    }
 }
 
 #[test]
