@@ -7,11 +7,9 @@ use std::process::Command;
 
 use otel_sidecar::config::{load_file, load_str, OtlpProtocol, Sampler};
 
-const BIN: &str = env!("CARGO_BIN_EXE_otel-sidecar");
+use crate::support::repo;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+const BIN: &str = env!("CARGO_BIN_EXE_otel-sidecar");
 
 fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -4,12 +4,13 @@
 mod admin;
 mod agent;
 mod config;
-mod deploy;
+mod container;
 mod errors;
 mod faults;
 mod forward;
 mod genai;
 mod hostile;
+mod kubernetes;
 mod lifecycle;
 mod logs;
 mod metrics;

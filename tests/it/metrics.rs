@@ -387,31 +387,12 @@ async fn exposition_is_strict_openmetrics() {
 /// Parses with `prometheus_client.openmetrics.parser` (the reference Python
 /// implementation); returns the family names. `scripts/test` installs it.
 fn parse_with_reference_parser(text: &str) -> Vec<String> {
-    use std::io::Write;
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
                   for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name)\n";
-    let python = crate::tools::python_with(&["prometheus_client"]);
-    let mut child = std::process::Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the reference OpenMetrics parser rejected the exposition (pip install prometheus-client):\n{}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    crate::tools::python_filter(&["prometheus_client"], script, text)
+        .unwrap_or_else(|e| {
+            panic!("the reference OpenMetrics parser rejected the exposition:\n{e}\n{text}")
+        })
         .lines()
         .map(str::to_owned)
         .collect()

@@ -4,7 +4,6 @@
 //! dashboard and rules query exists, and the compose file is complete.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,10 +14,6 @@ use otel_sidecar::config::load_str;
 
 use crate::metrics::scrape;
 use crate::support::*;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 use crate::tools::run;
 

@@ -71,3 +71,29 @@ pub fn run(program: &str, args: &[&str], dir: &Path) -> String {
     assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
     text
 }
+
+/// Runs a Python `script` (with `modules` importable) on `input` as stdin;
+/// its stdout, or its stderr as the error.
+pub fn python_filter(modules: &[&str], script: &str, input: &str) -> Result<String, String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(python_with(modules))
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // A writer thread: a script that prints as it reads could fill its
+    // stdout pipe while we still write, and both would wait forever.
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("python3 finishes");
+    let _ = writer.join();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
