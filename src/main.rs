@@ -130,7 +130,7 @@ async fn serve(
         },
     )
     .await?;
-    let signal = signals.next().await;
+    let (signal, _) = signals.next().await;
     tracing::info!(
         signal,
         shutdown_delay = ?delay,
@@ -143,9 +143,9 @@ async fn serve(
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
-        second = signals.next() => {
+        (second, number) = signals.next() => {
             tracing::warn!(signal = second, "second shutdown signal: exiting without waiting for the drain");
-            Ok(ExitCode::from(EXIT_SIGNAL_BASE + signal_number(second)))
+            Ok(ExitCode::from(EXIT_SIGNAL_BASE + number))
         }
     }
 }
@@ -166,19 +166,12 @@ impl Signals {
         })
     }
 
-    async fn next(&mut self) -> &'static str {
+    /// The next signal's name and number.
+    async fn next(&mut self) -> (&'static str, u8) {
         tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => ("SIGTERM", 15),
+            _ = self.int.recv() => ("SIGINT", 2),
         }
-    }
-}
-
-fn signal_number(name: &str) -> u8 {
-    if name == "SIGINT" {
-        2
-    } else {
-        15
     }
 }
 
