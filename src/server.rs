@@ -12,6 +12,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ListenerConfig;
@@ -96,22 +97,26 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
     drain: Drain,
 ) {
-    let (cut, cut_rx) = watch::channel(false);
+    // Connection tasks are kept in a set so the cut can abort them: a cut
+    // signal each connection polled would cost every request a poll.
+    let mut connections = JoinSet::new();
     let accept = Accept {
         listener: &listener,
         settings: &settings,
         proxy: &proxy,
-        cut: &cut_rx,
     };
     let serving = GracefulShutdown::new();
-    accept.until(&serving, false, stopped(&mut shutdown)).await;
+    accept
+        .until(&mut connections, &serving, false, stopped(&mut shutdown))
+        .await;
 
     let during_delay = GracefulShutdown::new();
     let opened_before = tokio::spawn(serving.shutdown());
     if !drain.delay.is_zero() {
         tracing::info!(delay = ?drain.delay, "still accepting during the shutdown delay");
+        let delay = tokio::time::sleep(drain.delay);
         accept
-            .until(&during_delay, true, tokio::time::sleep(drain.delay))
+            .until(&mut connections, &during_delay, true, delay)
             .await;
     }
     drop(listener);
@@ -120,11 +125,7 @@ pub async fn serve(
     let drained = async {
         let _ = tokio::join!(opened_before, during_delay.shutdown());
     };
-    tokio::pin!(drained);
-    if tokio::time::timeout(drain.timeout, &mut drained)
-        .await
-        .is_ok()
-    {
+    if tokio::time::timeout(drain.timeout, drained).await.is_ok() {
         return;
     }
     tracing::warn!(
@@ -132,8 +133,11 @@ pub async fn serve(
         "drain timeout reached; cutting the remaining connections"
     );
     proxy.start_cutting();
-    let _ = cut.send(true);
-    let _ = tokio::time::timeout(CUT_GRACE, drained).await;
+    connections.abort_all();
+    // Aborted tasks drop their connections, whose response bodies record
+    // their exchanges as they drop.
+    let unwound = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(CUT_GRACE, unwound).await;
 }
 
 /// The accept loop's parts.
@@ -141,12 +145,18 @@ struct Accept<'a> {
     listener: &'a TcpListener,
     settings: &'a Arc<ConnectionSettings>,
     proxy: &'a Arc<Proxy>,
-    cut: &'a watch::Receiver<bool>,
 }
 
 impl Accept<'_> {
-    /// Accepts connections, watched by `graceful`, until `end` completes.
-    async fn until(&self, graceful: &GracefulShutdown, closing: bool, end: impl Future) {
+    /// Accepts connections, watched by `graceful`, until `end` completes;
+    /// `closing` marks connections accepted during the shutdown delay.
+    async fn until(
+        &self,
+        connections: &mut JoinSet<()>,
+        graceful: &GracefulShutdown,
+        closing: bool,
+        end: impl Future,
+    ) {
         let mut backoff = AcceptBackoff::default();
         tokio::pin!(end);
         loop {
@@ -155,12 +165,14 @@ impl Accept<'_> {
                     Ok(pair) => { backoff.reset(); pair }
                     Err(e) => { backoff.wait(&e).await; continue; }
                 },
+                // Reaps finished connections as they end, so the set holds
+                // only live ones.
+                Some(_) = connections.join_next() => continue,
                 _ = &mut end => return,
             };
             let _ = stream.set_nodelay(true);
             let guard = ConnectionGuard {
                 watcher: graceful.watcher(),
-                cut: self.cut.clone(),
                 closing,
             };
             let tls = self.settings.tls.is_some();
@@ -169,20 +181,19 @@ impl Accept<'_> {
             // Separate tasks for plain and TLS connections keep each task's
             // future (its memory while a connection idles) as small as it can be.
             if tls {
-                tokio::spawn(serve_tls(stream, settings, service, guard));
+                connections.spawn(serve_tls(stream, settings, service, guard));
             } else {
-                tokio::spawn(serve_plain(stream, settings, service, guard));
+                connections.spawn(serve_plain(stream, settings, service, guard));
             }
         }
     }
 }
 
 /// What each connection task holds of the listener's shutdown: the graceful
-/// watcher (stop taking requests), the cut (stop now), and whether it was
-/// accepted during the shutdown delay.
+/// watcher (stop taking requests), and whether it was accepted during the
+/// shutdown delay.
 struct ConnectionGuard {
     watcher: Watcher,
-    cut: watch::Receiver<bool>,
     closing: bool,
 }
 
@@ -224,26 +235,15 @@ async fn serve_stream<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let ConnectionGuard {
-        watcher,
-        mut cut,
-        closing,
-    } = guard;
+    let ConnectionGuard { watcher, closing } = guard;
     let builder = if closing {
         &settings.closing_builder
     } else {
         &settings.builder
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    // Dropping the connection at the cut drops its in-flight response
-    // bodies, which records their exchanges before the process exits.
-    tokio::select! {
-        result = watcher.watch(conn) => {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        }
-        _ = stopped(&mut cut) => {}
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
