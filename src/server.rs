@@ -121,7 +121,11 @@ pub async fn serve(
     }
     drop(listener);
 
-    tracing::info!(timeout = ?drain.timeout, "listener closed; draining");
+    tracing::info!(
+        connections = connections.len(),
+        timeout = ?drain.timeout,
+        "listener closed; draining"
+    );
     let drained = async {
         let _ = tokio::join!(opened_before, during_delay.shutdown());
     };
