@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod demo;
+pub mod error;
 pub mod exchange;
 pub mod genai;
 pub mod healthcheck;

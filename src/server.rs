@@ -16,7 +16,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ListenerConfig;
-use crate::proxy::{ClientSide, Proxy, ProxyService};
+use crate::exchange::ClientSide;
+use crate::proxy::{Proxy, ProxyService};
 
 /// hyper's own parse limits sit above the configured ones, so an oversized
 /// head normally reaches the proxy and gets its JSON 431; past these hard

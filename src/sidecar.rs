@@ -109,7 +109,7 @@ impl Sidecar {
             client,
             routes,
             tracing: tracing.clone(),
-            metrics: metrics.clone(),
+            in_flight: metrics.http.in_flight_gauges(),
             redactor,
             sinks,
         };

@@ -5,6 +5,6 @@ mod observed;
 mod request;
 mod response;
 
-pub use observed::{ObservedBody, Recorder};
-pub use request::{RequestBody, RequestBodyError, RequestStats};
-pub use response::{ResponseBody, ResponseBodyError};
+pub use observed::ObservedBody;
+pub use request::RequestBody;
+pub use response::ResponseBody;

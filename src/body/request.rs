@@ -3,47 +3,16 @@
 //! buffered, and on GenAI routes scanned for `model` and `stream`.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::genai::{RequestInfo, RequestScanner};
-
-/// Shared between the body (writer) and the exchange's recorder (reader).
-#[derive(Debug, Default)]
-pub struct RequestStats {
-    bytes: AtomicU64,
-    too_large: AtomicBool,
-    /// `model` and `stream` of a GenAI request, as far as read so far.
-    genai: Mutex<RequestInfo>,
-}
-
-impl RequestStats {
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    pub fn too_large(&self) -> bool {
-        self.too_large.load(Ordering::Relaxed)
-    }
-
-    pub fn genai(&self) -> RequestInfo {
-        self.genai.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// Why the request body stopped before its end.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestBodyError {
-    #[error("request body exceeds {limit} bytes")]
-    TooLarge { limit: u64 },
-    #[error("reading the client's request body failed")]
-    Client(#[source] hyper::Error),
-}
+use crate::error::RequestBodyError;
+use crate::exchange::RequestStats;
+use crate::genai::RequestScanner;
 
 /// A client request body forwarded upstream.
 #[derive(Debug)]
@@ -84,10 +53,10 @@ impl<B> RequestBody<B> {
 
     fn count(&self, data: &[u8]) -> Result<(), RequestBodyError> {
         let len = data.len() as u64;
-        let total = self.stats.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        let total = self.stats.add_bytes(len);
         match self.limit {
             Some(limit) if total > limit => {
-                self.stats.too_large.store(true, Ordering::Relaxed);
+                self.stats.mark_too_large();
                 Err(RequestBodyError::TooLarge { limit })
             }
             _ => Ok(()),
@@ -101,7 +70,7 @@ impl<B> RequestBody<B> {
         let before = scanner.info().clone();
         scanner.feed(data);
         if *scanner.info() != before {
-            *self.stats.genai.lock().unwrap_or_else(|e| e.into_inner()) = scanner.info().clone();
+            self.stats.set_genai(scanner.info().clone());
         }
         if scanner.is_done() {
             self.scanner = None;

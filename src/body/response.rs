@@ -11,17 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::proxy::{classify_upstream, ProxyErrorKind};
-
-/// A failure in the middle of a response stream: the client sees the stream
-/// cut off (HTTP/1 connection closed, HTTP/2 stream reset).
-#[derive(Debug, thiserror::Error)]
-#[error("upstream response body failed: {kind}")]
-pub struct ResponseBodyError {
-    pub kind: ProxyErrorKind,
-    #[source]
-    pub source: Option<hyper::Error>,
-}
+use crate::error::{classify_upstream, ProxyErrorKind, ResponseBodyError};
 
 #[derive(Debug)]
 pub enum ResponseBody {

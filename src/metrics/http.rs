@@ -13,7 +13,7 @@ use super::buckets;
 use super::labels::*;
 use super::status_table::StatusTable;
 use crate::context::RouteTable;
-use crate::proxy::ProxyErrorKind;
+use crate::error::ProxyErrorKind;
 
 type Timing = HistogramWithExemplars<TraceExemplar>;
 
@@ -71,6 +71,11 @@ const ERROR_KINDS: [ProxyErrorKind; 7] = [
 ];
 
 impl HttpMetrics {
+    /// Each handler's in-flight gauge, by handler index.
+    pub fn in_flight_gauges(&self) -> Vec<Gauge> {
+        self.handlers.iter().map(|h| h.in_flight.clone()).collect()
+    }
+
     pub fn register(registry: &mut Registry, routes: &RouteTable) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         let duration: TimingFamily<RequestLabels> = Family::new_with_constructor(timing);

@@ -1,7 +1,6 @@
 //! The innermost step: turn the client's request into the upstream's, send
 //! it, and turn the upstream's response head into the client's.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderName, HeaderValue};
@@ -10,11 +9,13 @@ use http::{Request, Response, Version};
 use hyper::body::Incoming;
 
 use super::headers::{append_forwarded, remove_hop_by_hop};
-use crate::body::{RequestBody, RequestStats};
+use crate::body::RequestBody;
 use crate::config::UpstreamUrl;
 use crate::context::baggage::BAGGAGE;
 use crate::context::trace_context::{TRACEPARENT, TRACESTATE};
 use crate::context::CorrelationId;
+use crate::exchange::ClientSide;
+use crate::exchange::RequestStats;
 
 /// Where requests go, with the parts every request needs precomputed.
 #[derive(Debug, Clone)]
@@ -72,23 +73,6 @@ impl Target {
             .authority(self.authority.clone())
             .path_and_query(path)
             .build()
-    }
-}
-
-/// What the connection knows about the client side.
-#[derive(Debug, Clone)]
-pub struct ClientSide {
-    pub addr: SocketAddr,
-    pub tls: bool,
-    /// The client IP as `X-Forwarded-For` writes it, formatted once per connection.
-    pub ip: HeaderValue,
-}
-
-impl ClientSide {
-    pub fn new(addr: SocketAddr, tls: bool) -> Self {
-        let ip = HeaderValue::from_str(&addr.ip().to_string())
-            .expect("an IP address is a valid header value");
-        Self { addr, tls, ip }
     }
 }
 

@@ -9,16 +9,14 @@
 //! 5. **complete**: when the body ends, errors or is dropped, the recorder writes one
 //!    [`Completion`](crate::exchange::Completion) to the sinks.
 
-mod error;
+mod error_response;
 mod forward;
 mod headers;
 mod resend;
 mod upgrade;
 
-pub use error::{
-    classify_upstream, error_response, BoxError, ErrorSide, ProxyError, ProxyErrorKind,
-};
-pub use forward::{ClientSide, Target};
+pub use error_response::error_response;
+pub use forward::Target;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,12 +28,12 @@ use http::uri::PathAndQuery;
 use http::{header, HeaderName, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::body::{ObservedBody, Recorder, RequestBody, RequestStats, ResponseBody};
+use crate::body::{ObservedBody, RequestBody, ResponseBody};
 use crate::config::Config;
 use crate::context::{baggage, spans, trace_context, CorrelationId, RouteTable};
-use crate::exchange::Exchange;
+use crate::error::{classify_upstream, ProxyError, ProxyErrorKind};
+use crate::exchange::{ClientSide, Exchange, Recorder, Recording, RequestStats};
 use crate::genai::{GenAiRoute, ResponseTap};
-use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::sinks::Sinks;
 use crate::telemetry::Tracing;
@@ -57,9 +55,8 @@ pub struct Proxy {
     max_headers: usize,
     max_request_body: Option<u64>,
     tracing: Option<Arc<Tracing>>,
-    metrics: Arc<Metrics>,
     redactor: Arc<Redactor>,
-    sinks: Arc<Sinks>,
+    recording: Arc<Recording>,
     /// The upstream host, shared by every client span.
     upstream_host: Arc<str>,
     genai_enabled: bool,
@@ -72,7 +69,8 @@ pub struct ProxyParts {
     pub client: UpstreamClient,
     pub routes: RouteTable,
     pub tracing: Option<Arc<Tracing>>,
-    pub metrics: Arc<Metrics>,
+    /// Each handler's in-flight gauge, by handler index.
+    pub in_flight: Vec<prometheus_client::metrics::gauge::Gauge>,
     pub redactor: Arc<Redactor>,
     pub sinks: Sinks,
 }
@@ -80,7 +78,7 @@ pub struct ProxyParts {
 impl Proxy {
     /// The shutdown is about to cut the exchanges still running.
     pub fn start_cutting(&self) {
-        self.sinks.start_cutting();
+        self.recording.start_cutting();
     }
 
     pub fn new(config: &Config, parts: ProxyParts) -> Self {
@@ -101,9 +99,8 @@ impl Proxy {
             max_headers: config.listener.max_headers,
             max_request_body: config.listener.max_request_body.map(|b| b.0),
             tracing: parts.tracing,
-            metrics: parts.metrics,
             redactor: parts.redactor,
-            sinks: Arc::new(parts.sinks),
+            recording: Arc::new(Recording::new(parts.sinks, parts.in_flight)),
             upstream_host: Arc::from(config.upstream.url.host()),
             genai_enabled: config.genai.enabled,
             keep_headers: config.sentry.dsn.is_set(),
@@ -111,7 +108,7 @@ impl Proxy {
     }
 
     async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
-        let mut recorder = Recorder::new(self.exchange(&req, &client), self.sinks.clone());
+        let mut recorder = Recorder::new(self.exchange(&req, &client), self.recording.clone());
 
         if let Err(kind) = self.check_limits(&req) {
             return self.reply_error(recorder, ProxyError::bare(kind));
@@ -211,8 +208,6 @@ impl Proxy {
         let (correlation_id, rejected) =
             CorrelationId::from_headers(req.headers(), &self.correlation_accept);
         let handler = self.routes.classify(req.uri().path()).clone();
-        // Decremented by the metrics sink when the exchange completes.
-        self.metrics.http.handler(handler.index).in_flight.inc();
         let trace = self.tracing.as_ref().map(|tracing| {
             let host = req
                 .headers()

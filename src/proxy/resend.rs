@@ -18,7 +18,8 @@ use http::{HeaderMap, Method, Request, Uri};
 use http_body::Body;
 
 use super::ProxyErrorKind;
-use crate::body::{RequestBody, RequestStats};
+use crate::body::RequestBody;
+use crate::exchange::RequestStats;
 use std::sync::Arc;
 
 /// How many times a request may be sent again.

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tracing_appender::non_blocking::NonBlocking;
 
-use super::Sink;
 use crate::exchange::Completion;
+use crate::exchange::Sink;
 use crate::redact::Redactor;
 use crate::telemetry::logging::ACCESS_TARGET;
 

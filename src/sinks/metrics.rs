@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::Sink;
+use crate::exchange::Sink;
 use crate::exchange::{Completion, GenAiCompletion};
 use crate::metrics::{
     method_index, Metrics, ModelLabel, OperationLabels, TokenLabels, TraceExemplar,
@@ -92,7 +92,6 @@ impl Sink for MetricsSink {
         }
 
         let handler = http.handler(e.handler.index);
-        handler.in_flight.dec();
         let (request_size, response_size) = http.sizes(handler);
         request_size.observe(c.bytes_in as f64);
         response_size.observe(c.bytes_out as f64);

@@ -14,11 +14,11 @@ use http::header::HOST;
 use http::HeaderName;
 use sentry::protocol::{self, Context, Event, Exception, Level, TraceContext, Transaction, User};
 
-use super::Sink;
 use crate::config::{Config, StatusRange};
+use crate::error::ErrorSide;
+use crate::exchange::Sink;
 use crate::exchange::{Completion, Outcome};
 use crate::metrics::method_label;
-use crate::proxy::ErrorSide;
 use crate::redact::Redactor;
 use crate::telemetry::SentryClient;
 

@@ -11,10 +11,10 @@ use opentelemetry::trace::{Event, SpanKind, Status};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
-use super::Sink;
 use crate::context::ExchangeTrace;
+use crate::error::ErrorSide;
+use crate::exchange::Sink;
 use crate::exchange::{Completion, GenAiCompletion, Outcome};
-use crate::proxy::ErrorSide;
 use crate::telemetry::Tracing;
 
 /// `error.type` of a client that left before the response ended.

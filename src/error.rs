@@ -1,14 +1,13 @@
-//! Proxy failures: classified once, mapped to a status and a JSON body in one
-//! place. The same kind feeds the `error_type` label, the span's `error.type`
-//! and Sentry, so all of them name a failure the same way.
+//! The failure vocabulary: what can go wrong in an exchange, classified
+//! once. The same [`ProxyErrorKind`] sets the status of the proxy's own
+//! answer, the `error_type` label, the span's `error.type` and Sentry's tags,
+//! so all of them name a failure the same way. Below the proxy, the bodies
+//! and the sinks: everything that reports or records a failure imports it.
 
 use std::error::Error as StdError;
 use std::fmt;
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
-
-use crate::context::CorrelationId;
+use http::StatusCode;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -99,7 +98,7 @@ impl ProxyErrorKind {
     }
 
     /// The `error` text of the JSON body: short, stable, no internal details.
-    fn public_message(self) -> &'static str {
+    pub fn public_message(self) -> &'static str {
         match self {
             Self::Connect => "upstream unreachable",
             Self::ConnectTimeout => "upstream connect timeout",
@@ -144,14 +143,10 @@ impl ProxyError {
 
     /// The cause chain joined with `: `, for the log line and Sentry.
     pub fn chain(&self) -> String {
-        let mut out = self.kind.public_message().to_owned();
-        let mut next: Option<&(dyn StdError + 'static)> = self.source.as_deref().map(|e| e as _);
-        while let Some(err) = next {
-            out.push_str(": ");
-            out.push_str(&err.to_string());
-            next = err.source();
+        match &self.source {
+            Some(source) => format!("{}: {}", self.kind.public_message(), chain(source.as_ref())),
+            None => self.kind.public_message().to_owned(),
         }
-        out
     }
 }
 
@@ -167,32 +162,46 @@ impl StdError for ProxyError {
     }
 }
 
-/// The response the proxy sends for its own failures: status by kind and
-/// `{"error", "correlation_id", "trace_id"}` with the correlation header.
-pub fn error_response(
-    kind: ProxyErrorKind,
-    correlation_header: &http::HeaderName,
-    correlation_id: &CorrelationId,
-    trace_id: Option<&str>,
-) -> Response<Bytes> {
-    let body = serde_json::json!({
-        "error": kind.public_message(),
-        "correlation_id": correlation_id.as_str(),
-        "trace_id": trace_id,
-    });
-    let mut response = Response::new(Bytes::from(body.to_string()));
-    *response.status_mut() = kind.status();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        correlation_header.clone(),
-        correlation_id.header_value().clone(),
-    );
-    response
+/// Why the request body stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBodyError {
+    #[error("request body exceeds {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("reading the client's request body failed")]
+    Client(#[source] hyper::Error),
+}
+
+/// A failure in the middle of a response stream: the client sees the stream
+/// cut off (HTTP/1 connection closed, HTTP/2 stream reset).
+#[derive(Debug, thiserror::Error)]
+#[error("upstream response body failed: {kind}")]
+pub struct ResponseBodyError {
+    pub kind: ProxyErrorKind,
+    #[source]
+    pub source: Option<hyper::Error>,
+}
+
+/// Errors a body can report, classified for the completion record.
+pub trait Classify: StdError {
+    fn kind(&self) -> ProxyErrorKind;
+}
+
+impl Classify for ResponseBodyError {
+    fn kind(&self) -> ProxyErrorKind {
+        self.kind
+    }
+}
+
+/// An error and its causes, joined with `: `.
+pub fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
 
 /// Classifies an error from the upstream client by walking its cause chain.
@@ -200,10 +209,10 @@ pub fn classify_upstream(err: &(dyn StdError + 'static)) -> ProxyErrorKind {
     let mut is_connect = false;
     let mut next = Some(err);
     while let Some(e) = next {
-        if let Some(body) = e.downcast_ref::<crate::body::RequestBodyError>() {
+        if let Some(body) = e.downcast_ref::<RequestBodyError>() {
             return match body {
-                crate::body::RequestBodyError::TooLarge { .. } => ProxyErrorKind::RequestTooLarge,
-                crate::body::RequestBodyError::Client(_) => ProxyErrorKind::BadRequest,
+                RequestBodyError::TooLarge { .. } => ProxyErrorKind::RequestTooLarge,
+                RequestBodyError::Client(_) => ProxyErrorKind::BadRequest,
             };
         }
         if let Some(client) = e.downcast_ref::<hyper_util::client::legacy::Error>() {

@@ -8,9 +8,17 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Version};
 
+mod client;
+mod recorder;
+mod request_stats;
+
+pub use client::ClientSide;
+pub use recorder::{Recorder, Recording, Sink};
+pub use request_stats::RequestStats;
+
 use crate::context::{CorrelationId, ExchangeTrace, Handler};
+use crate::error::ProxyErrorKind;
 use crate::genai::{GenAiRoute, GenAiUsage, RequestInfo};
-use crate::proxy::{ClientSide, ProxyErrorKind};
 
 /// Request-side context, built once in the listener's service and carried by
 /// value into the response body. Later layers read it, never re-derive it.

@@ -1,0 +1,23 @@
+//! What the connection knows about the client side, carried by every
+//! exchange on it.
+
+use std::net::SocketAddr;
+
+use http::HeaderValue;
+
+/// What the connection knows about the client side.
+#[derive(Debug, Clone)]
+pub struct ClientSide {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    /// The client IP as `X-Forwarded-For` writes it, formatted once per connection.
+    pub ip: HeaderValue,
+}
+
+impl ClientSide {
+    pub fn new(addr: SocketAddr, tls: bool) -> Self {
+        let ip = HeaderValue::from_str(&addr.ip().to_string())
+            .expect("an IP address is a valid header value");
+        Self { addr, tls, ip }
+    }
+}
