@@ -188,6 +188,8 @@ mod tests {
         let exchange = Exchange {
             correlation_id: CorrelationId::generate(),
             method: Method::GET,
+            known_method: crate::exchange::KnownMethod::Get,
+            inbound: None,
             handler: RouteTable::new(&[]).classify("/").clone(),
             target: "/".parse().unwrap(),
             version: Version::HTTP_11,

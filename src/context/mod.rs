@@ -3,10 +3,10 @@
 
 pub mod baggage;
 pub mod correlation;
+pub mod exchange_trace;
 mod route;
-pub mod spans;
 pub mod trace_context;
 
 pub use correlation::{CorrelationId, Rejected};
+pub use exchange_trace::ExchangeTrace;
 pub use route::{Handler, RouteTable};
-pub use spans::ExchangeTrace;

@@ -17,6 +17,28 @@ pub static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 const TRACEPARENT_LEN: usize = 55;
 const MAX_TRACESTATE_MEMBERS: usize = 32;
 
+/// The client's trace context, read once when the exchange starts: the
+/// remote parent, and what may be passed on upstream.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub parent: SpanContext,
+    /// The `traceparent` as received, forwarded as is when tracing is off.
+    pub traceparent: HeaderValue,
+    /// The `tracestate` headers, when together they form a valid list.
+    pub tracestate: Option<Vec<HeaderValue>>,
+}
+
+/// The client's valid trace context, or `None`: a new trace starts, and
+/// neither header is ever forwarded.
+pub fn inbound(headers: &HeaderMap) -> Option<Box<Inbound>> {
+    let parent = extract(headers)?;
+    Some(Box::new(Inbound {
+        parent,
+        traceparent: headers.get(&TRACEPARENT)?.clone(),
+        tracestate: valid_tracestate(headers),
+    }))
+}
+
 /// The remote parent from a valid `traceparent`, or `None` (start a new trace).
 pub fn extract(headers: &HeaderMap) -> Option<SpanContext> {
     let mut values = headers.get_all(&TRACEPARENT).iter();

@@ -15,6 +15,15 @@ pub struct ClientSide {
 }
 
 impl ClientSide {
+    /// `url.scheme` of the requests on this connection.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     pub fn new(addr: SocketAddr, tls: bool) -> Self {
         let ip = HeaderValue::from_str(&addr.ip().to_string())
             .expect("an IP address is a valid header value");

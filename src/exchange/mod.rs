@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 use http::{Method, Version};
 
 mod client;
+mod names;
 mod recorder;
 mod request_stats;
 
 pub use client::ClientSide;
+pub use names::{protocol_log_name, protocol_semconv, KnownMethod};
 pub use recorder::{Recorder, Recording, Sink};
 pub use request_stats::RequestStats;
 
+use crate::context::trace_context::Inbound;
 use crate::context::{CorrelationId, ExchangeTrace, Handler};
 use crate::error::ProxyErrorKind;
 use crate::genai::{GenAiRoute, GenAiUsage, RequestInfo};
@@ -25,7 +28,10 @@ use crate::genai::{GenAiRoute, GenAiUsage, RequestInfo};
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub correlation_id: CorrelationId,
+    /// As received: the access log shows it.
     pub method: Method,
+    /// Bounded: metrics, spans and Sentry name it.
+    pub known_method: KnownMethod,
     pub handler: Handler,
     /// Path and query as received, for logs (redacted before writing).
     pub target: http::uri::PathAndQuery,
@@ -33,6 +39,9 @@ pub struct Exchange {
     /// The client's address and its IP as text, from the connection.
     pub client: ClientSide,
     pub start: Instant,
+    /// The client's valid trace context, read once for the span and for
+    /// what is forwarded upstream.
+    pub inbound: Option<Box<Inbound>>,
     /// The exchange's spans; `None` when tracing is off.
     pub trace: Option<ExchangeTrace>,
     /// The GenAI route, when the path is one and `[genai] enabled`.

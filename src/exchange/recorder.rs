@@ -125,7 +125,7 @@ impl Recorder {
         );
         self.with_trace(|trace| {
             if let Some(call) = trace.client.as_mut() {
-                call.resends.push(crate::context::spans::Resend {
+                call.resends.push(crate::context::exchange_trace::Resend {
                     at: std::time::SystemTime::now(),
                     error: kind.as_str(),
                 });

@@ -14,6 +14,7 @@ use super::labels::*;
 use super::status_table::StatusTable;
 use crate::context::RouteTable;
 use crate::error::ProxyErrorKind;
+use crate::exchange::KnownMethod;
 
 type Timing = HistogramWithExemplars<TraceExemplar>;
 
@@ -142,9 +143,13 @@ impl HttpMetrics {
                 }
             })
             .collect();
-        let routes = METHOD_LABELS
+        let routes = KnownMethod::ALL
             .iter()
-            .flat_map(|method| routes.handlers().map(move |h| (*method, h.name.clone())))
+            .flat_map(|method| {
+                routes
+                    .handlers()
+                    .map(move |h| (method.label(), h.name.clone()))
+            })
             .map(|(method, handler)| RouteHandles {
                 first_byte: OnceLock::new(),
                 by_status: StatusTable::new(),
@@ -170,7 +175,8 @@ impl HttpMetrics {
     }
 
     /// The handles of a `(method, handler)` pair.
-    pub fn route(&self, method_index: usize, handler_index: usize) -> &RouteHandles {
+    pub fn route(&self, method: KnownMethod, handler_index: usize) -> &RouteHandles {
+        let method_index = method.index();
         let handlers = self.handlers.len();
         &self.routes[method_index * handlers + handler_index.min(handlers - 1)]
     }

@@ -2,33 +2,7 @@
 
 use std::sync::Arc;
 
-use http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
-
-/// Method label values: the standard methods, then `OTHER` for the rest.
-pub const METHOD_LABELS: [&str; 10] = [
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "OTHER",
-];
-
-/// Position of a method's label in [`METHOD_LABELS`].
-pub fn method_index(method: &Method) -> usize {
-    match *method {
-        Method::GET => 0,
-        Method::POST => 1,
-        Method::PUT => 2,
-        Method::DELETE => 3,
-        Method::HEAD => 4,
-        Method::OPTIONS => 5,
-        Method::PATCH => 6,
-        Method::CONNECT => 7,
-        Method::TRACE => 8,
-        _ => 9,
-    }
-}
-
-pub fn method_label(method: &Method) -> &'static str {
-    METHOD_LABELS[method_index(method)]
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -64,22 +38,4 @@ pub struct UpstreamErrorLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TraceExemplar {
     pub trace_id: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_methods_are_other() {
-        assert_eq!(method_label(&Method::PATCH), "PATCH");
-        assert_eq!(
-            method_label(&Method::from_bytes(b"PURGE").unwrap()),
-            "OTHER"
-        );
-        assert_eq!(
-            method_label(&Method::from_bytes(b"X-ANYTHING").unwrap()),
-            "OTHER"
-        );
-    }
 }

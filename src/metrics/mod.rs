@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 
 pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
 pub use http::{HttpMetrics, RouteHandles};
-pub use labels::{method_index, method_label, TraceExemplar, METHOD_LABELS};
+pub use labels::TraceExemplar;
 pub use telemetry::DropCounters;
 
 use crate::context::RouteTable;

@@ -30,9 +30,10 @@ use hyper::body::Incoming;
 
 use crate::body::{ObservedBody, RequestBody, ResponseBody};
 use crate::config::Config;
-use crate::context::{baggage, spans, trace_context, CorrelationId, RouteTable};
+use crate::context::exchange_trace::{self, SpanFacts};
+use crate::context::{baggage, trace_context, CorrelationId, RouteTable};
 use crate::error::{classify_upstream, ProxyError, ProxyErrorKind};
-use crate::exchange::{ClientSide, Exchange, Recorder, Recording, RequestStats};
+use crate::exchange::{ClientSide, Exchange, KnownMethod, Recorder, Recording, RequestStats};
 use crate::genai::{GenAiRoute, ResponseTap};
 use crate::redact::Redactor;
 use crate::sinks::Sinks;
@@ -108,7 +109,8 @@ impl Proxy {
     }
 
     async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
-        let mut recorder = Recorder::new(self.exchange(&req, &client), self.recording.clone());
+        let exchange = self.start_exchange(&req, &client);
+        let mut recorder = Recorder::new(exchange, self.recording.clone());
 
         if let Err(kind) = self.check_limits(&req) {
             return self.reply_error(recorder, ProxyError::bare(kind));
@@ -202,32 +204,18 @@ impl Proxy {
         result
     }
 
-    /// The request-side context: correlation ID, handler, and the server span.
-    fn exchange(&self, req: &Request<Incoming>, client: &ClientSide) -> Exchange {
+    /// Decides, once, everything the exchange's signals will say about the
+    /// request: correlation ID, handler, method, inbound trace context, and
+    /// the trace (sampled or not).
+    fn start_exchange(&self, req: &Request<Incoming>, client: &ClientSide) -> Exchange {
         let start = Instant::now();
         let (correlation_id, rejected) =
             CorrelationId::from_headers(req.headers(), &self.correlation_accept);
         let handler = self.routes.classify(req.uri().path()).clone();
+        let inbound = trace_context::inbound(req.headers());
         let trace = self.tracing.as_ref().map(|tracing| {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| req.uri().host());
-            spans::start_server(
-                tracing,
-                &spans::RequestFacts {
-                    method: req.method(),
-                    handler: &handler,
-                    path: req.uri().path(),
-                    scheme: if client.tls { "https" } else { "http" },
-                    version: req.version(),
-                    headers: req.headers(),
-                    host: host.map(|h| h.split(':').next().unwrap_or(h)),
-                    correlation_id: correlation_id.as_str(),
-                    start: SystemTime::now(),
-                },
-            )
+            let parent = inbound.as_ref().map(|i| &i.parent);
+            exchange_trace::start_server(tracing, parent, &handler.name, || span_facts(req))
         });
         let exchange = Exchange {
             handler,
@@ -236,11 +224,13 @@ impl Proxy {
                 .path_and_query()
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            known_method: KnownMethod::of(req.method()),
             method: req.method().clone(),
             version: req.version(),
             client: client.clone(),
             start,
             correlation_id,
+            inbound,
             trace,
             genai: self
                 .genai_enabled
@@ -273,27 +263,23 @@ impl Proxy {
             let target = recorder.exchange().target.clone();
             let url = || self.target.full_url(&self.redactor.target(target.as_str()));
             let host = self.upstream_host.clone();
-            recorder.with_trace(|trace| spans::start_client(trace, host, self.target.port(), &url));
+            recorder.with_trace(|trace| {
+                exchange_trace::start_client(trace, host, self.target.port(), &url)
+            });
         }
         let exchange = recorder.exchange();
         // The client's trace headers go on only when valid, whether or not
         // tracing is on: a malformed traceparent is never forwarded.
-        let inbound = trace_context::extract(req.headers());
-        let tracestate = inbound
-            .as_ref()
-            .and_then(|_| trace_context::valid_tracestate(req.headers()));
+        let inbound = exchange.inbound.as_deref();
         let traceparent = match &exchange.trace {
             Some(trace) => Some(trace_context::traceparent_value(&trace.upstream_context())),
-            None => inbound
-                .is_some()
-                .then(|| req.headers().get(&trace_context::TRACEPARENT).cloned())
-                .flatten(),
+            None => inbound.map(|i| i.traceparent.clone()),
         };
         forward::Outbound {
             correlation: (&self.correlation_header, &exchange.correlation_id),
             baggage: baggage::merged(req.headers(), &exchange.correlation_id),
             traceparent,
-            tracestate,
+            tracestate: inbound.and_then(|i| i.tracestate.clone()),
             upgrade,
             scan_genai: exchange.genai.is_some(),
         }
@@ -338,6 +324,17 @@ impl Proxy {
         recorder.failed(error.kind, error.chain());
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))
+    }
+}
+
+/// What a sampled exchange's SERVER span needs beyond the exchange.
+fn span_facts(req: &Request<Incoming>) -> SpanFacts {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header(header::HOST).or_else(|| req.uri().host());
+    SpanFacts {
+        start: SystemTime::now(),
+        user_agent: header(header::USER_AGENT).map(str::to_owned),
+        server_address: host.map(|h| h.split(':').next().unwrap_or(h).to_owned()),
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tracing_appender::non_blocking::NonBlocking;
 
-use crate::exchange::Completion;
 use crate::exchange::Sink;
+use crate::exchange::{protocol_log_name, Completion};
 use crate::redact::Redactor;
 use crate::telemetry::logging::ACCESS_TARGET;
 
@@ -56,17 +56,6 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ttft_ms: Option<f64>,
     target: &'static str,
-}
-
-/// The request's HTTP version as the line has always shown it.
-fn http_version(version: http::Version) -> &'static str {
-    match version {
-        http::Version::HTTP_09 => "HTTP/0.9",
-        http::Version::HTTP_10 => "HTTP/1.0",
-        http::Version::HTTP_2 => "HTTP/2.0",
-        http::Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    }
 }
 
 /// Microsecond resolution, without float noise in the log line.
@@ -144,7 +133,7 @@ impl Sink for AccessLog {
             bytes_in: c.bytes_in,
             bytes_out: c.bytes_out,
             client_address: e.client.ip.to_str().unwrap_or_default(),
-            protocol: http_version(e.version),
+            protocol: protocol_log_name(e.version),
             error_type: c.error_kind().map(|k| k.as_str()),
             model: genai.and_then(|g| g.model()),
             input_tokens: genai.and_then(|g| g.usage.input_tokens),

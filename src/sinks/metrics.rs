@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use crate::exchange::Sink;
 use crate::exchange::{Completion, GenAiCompletion};
-use crate::metrics::{
-    method_index, Metrics, ModelLabel, OperationLabels, TokenLabels, TraceExemplar,
-};
+use crate::metrics::{Metrics, ModelLabel, OperationLabels, TokenLabels, TraceExemplar};
 
 pub struct MetricsSink {
     metrics: Arc<Metrics>,
@@ -82,7 +80,7 @@ impl Sink for MetricsSink {
                 trace_id: crate::context::trace_context::trace_id_hex(t.trace_id()),
             });
 
-        let route = http.route(method_index(&e.method), e.handler.index);
+        let route = http.route(e.known_method, e.handler.index);
         let (requests, duration) = http.by_status(route, c.status);
         requests.inc();
         duration.observe(c.duration.as_secs_f64(), exemplar.clone(), None);

@@ -18,7 +18,6 @@ use crate::config::{Config, StatusRange};
 use crate::error::ErrorSide;
 use crate::exchange::Sink;
 use crate::exchange::{Completion, Outcome};
-use crate::metrics::method_label;
 use crate::redact::Redactor;
 use crate::telemetry::SentryClient;
 
@@ -55,7 +54,7 @@ impl SentrySink {
 
     fn event(&self, c: &Completion) -> Event<'static> {
         let e = &c.exchange;
-        let method = method_label(&e.method);
+        let method = e.known_method.label();
         let handler = &*e.handler.name;
         let mut event = Event {
             level: Level::Error,
@@ -99,7 +98,7 @@ impl SentrySink {
             "correlation_id".to_owned(),
             e.correlation_id.as_str().to_owned(),
         );
-        tags.insert("http.method".to_owned(), method_label(&e.method).to_owned());
+        tags.insert("http.method".to_owned(), e.known_method.label().to_owned());
         tags.insert("http.status_code".to_owned(), c.status.to_string());
         tags.insert("handler".to_owned(), e.handler.name.to_string());
         tags.insert("upstream".to_owned(), self.upstream.clone());
@@ -121,8 +120,10 @@ impl SentrySink {
             .unwrap_or("localhost");
         let target = self.redactor.target(e.target.as_str());
         protocol::Request {
-            url: format!("http://{host}{target}").parse().ok(),
-            method: Some(method_label(&e.method).to_owned()),
+            url: format!("{}://{host}{target}", e.client.scheme())
+                .parse()
+                .ok(),
+            method: Some(e.known_method.label().to_owned()),
             query_string: e
                 .target
                 .query()
@@ -155,7 +156,7 @@ impl SentrySink {
         let end = SystemTime::now();
         let start = end.checked_sub(c.duration).unwrap_or(end);
         let mut transaction = Transaction {
-            name: Some(format!("{} {}", method_label(&e.method), e.handler.name)),
+            name: Some(format!("{} {}", e.known_method.label(), e.handler.name)),
             start_timestamp: start,
             timestamp: Some(end),
             tags: self.tags(c),
@@ -175,7 +176,7 @@ impl SentrySink {
                     trace_id: trace.trace_id().to_bytes().into(),
                     parent_span_id: Some(trace.span_id().to_bytes().into()),
                     op: Some("http.client".to_owned()),
-                    description: Some(format!("{} {}", method_label(&e.method), self.upstream)),
+                    description: Some(format!("{} {}", e.known_method.label(), self.upstream)),
                     start_timestamp: end.checked_sub(upstream).unwrap_or(start),
                     timestamp: Some(end),
                     status: c.upstream_status.map(span_status),

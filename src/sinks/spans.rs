@@ -10,15 +10,37 @@ use std::time::SystemTime;
 use opentelemetry::trace::{Event, SpanKind, Status};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::context::ExchangeTrace;
 use crate::error::ErrorSide;
 use crate::exchange::Sink;
-use crate::exchange::{Completion, GenAiCompletion, Outcome};
+use crate::exchange::{protocol_semconv, Completion, GenAiCompletion, Outcome};
 use crate::telemetry::Tracing;
 
 /// `error.type` of a client that left before the response ended.
 pub const CLIENT_ABORT: &str = "client_abort";
+
+/// The exchange's correlation id on its SERVER span (DESIGN.md).
+const CORRELATION_ID: &str = "correlation_id";
+
+/// The event of each resend on the CLIENT span, named after its attribute
+/// `http.request.resend_count`.
+const RESEND_EVENT: &str = "http.request.resend";
+
+/// The GenAI conventions' keys. The `opentelemetry-semantic-conventions`
+/// crate has them only behind its experimental feature, deprecated there
+/// since they moved to the GenAI conventions' own repository.
+mod genai_keys {
+    pub const OPERATION_NAME: &str = "gen_ai.operation.name";
+    pub const PROVIDER_NAME: &str = "gen_ai.provider.name";
+    pub const REQUEST_MODEL: &str = "gen_ai.request.model";
+    pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
+    pub const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    pub const USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    pub const RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+    pub const FIRST_TOKEN_EVENT: &str = "gen_ai.first_token";
+}
 
 pub struct SpanSink {
     tracing: Arc<Tracing>,
@@ -69,23 +91,28 @@ impl SpanSink {
         trace: &ExchangeTrace,
         end: SystemTime,
     ) -> Option<SpanData> {
-        let request = trace.request.as_deref()?;
-        let name = format!("{} {}", request.method, request.route);
-        let mut span = self.span(trace, SpanKind::Server, name.into(), (request.start, end));
+        let facts = trace.facts.as_deref()?;
+        let e = &c.exchange;
+        let method = e.known_method.semconv();
+        let name = format!("{method} {}", e.handler.name);
+        let mut span = self.span(trace, SpanKind::Server, name.into(), (facts.start, end));
         let mut attributes = vec![
-            KeyValue::new("http.request.method", request.method),
-            KeyValue::new("url.path", request.path.clone()),
-            KeyValue::new("url.scheme", request.scheme),
-            KeyValue::new("http.route", request.route.clone()),
-            KeyValue::new("network.protocol.version", request.protocol),
-            KeyValue::new("correlation_id", request.correlation_id.clone()),
-            KeyValue::new("http.response.status_code", i64::from(c.status)),
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method),
+            KeyValue::new(semconv::URL_PATH, e.target.path().to_owned()),
+            KeyValue::new(semconv::URL_SCHEME, e.client.scheme()),
+            KeyValue::new(semconv::HTTP_ROUTE, e.handler.name.clone()),
+            KeyValue::new(
+                semconv::NETWORK_PROTOCOL_VERSION,
+                protocol_semconv(e.version),
+            ),
+            KeyValue::new(CORRELATION_ID, e.correlation_id.as_str().to_owned()),
+            KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(c.status)),
         ];
-        if let Some(agent) = &request.user_agent {
-            attributes.push(KeyValue::new("user_agent.original", agent.clone()));
+        if let Some(agent) = &facts.user_agent {
+            attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, agent.clone()));
         }
-        if let Some(host) = &request.server_address {
-            attributes.push(KeyValue::new("server.address", host.clone()));
+        if let Some(host) = &facts.server_address {
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.clone()));
         }
         let error = match (c.outcome, c.error_kind()) {
             (Outcome::ClientAbort, _) => Some(CLIENT_ABORT.to_owned()),
@@ -95,7 +122,7 @@ impl SpanSink {
         };
         if let Some(error) = error {
             span.status = Status::error(error.clone());
-            attributes.push(KeyValue::new("error.type", error));
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error));
         }
         span.attributes = attributes;
         Some(span)
@@ -108,7 +135,8 @@ impl SpanSink {
         end: SystemTime,
     ) -> Option<SpanData> {
         let call = trace.client.as_ref()?;
-        let request = trace.request.as_deref()?;
+        let facts = trace.facts.as_deref()?;
+        let method = c.exchange.known_method.semconv();
         let name: Cow<'static, str> = match &c.genai {
             Some(g) => format!(
                 "{} {}",
@@ -116,20 +144,20 @@ impl SpanSink {
                 g.request.model.as_deref().unwrap_or("unknown")
             )
             .into(),
-            None => request.method.into(),
+            None => method.into(),
         };
         let mut span = self.span(trace, SpanKind::Client, name, (call.start, end));
         let mut attributes = vec![
-            KeyValue::new("http.request.method", request.method),
-            KeyValue::new("server.address", call.host.clone()),
-            KeyValue::new("server.port", i64::from(call.port)),
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method),
+            KeyValue::new(semconv::SERVER_ADDRESS, call.host.clone()),
+            KeyValue::new(semconv::SERVER_PORT, i64::from(call.port)),
         ];
         if let Some(url) = &call.url {
-            attributes.push(KeyValue::new("url.full", url.clone()));
+            attributes.push(KeyValue::new(semconv::URL_FULL, url.clone()));
         }
         if let Some(status) = c.upstream_status {
             attributes.push(KeyValue::new(
-                "http.response.status_code",
+                semconv::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status),
             ));
         }
@@ -140,18 +168,18 @@ impl SpanSink {
         };
         if let Some(error) = error {
             span.status = Status::error(error.clone());
-            attributes.push(KeyValue::new("error.type", error));
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error));
         }
         if !call.resends.is_empty() {
             attributes.push(KeyValue::new(
-                "http.request.resend_count",
+                semconv::HTTP_REQUEST_RESEND_COUNT,
                 call.resends.len() as i64,
             ));
             for resend in &call.resends {
                 span.events.events.push(Event::new(
-                    "http.request.resend",
+                    RESEND_EVENT,
                     resend.at,
-                    vec![KeyValue::new("error.type", resend.error)],
+                    vec![KeyValue::new(semconv::ERROR_TYPE, resend.error)],
                     0,
                 ));
             }
@@ -159,10 +187,13 @@ impl SpanSink {
         if let Some(genai) = &c.genai {
             genai_attributes(&mut attributes, genai);
             if let Some(ttft) = genai.time_to_first_token {
-                let at = request.start + ttft;
-                span.events
-                    .events
-                    .push(Event::new("gen_ai.first_token", at, Vec::new(), 0));
+                let at = facts.start + ttft;
+                span.events.events.push(Event::new(
+                    genai_keys::FIRST_TOKEN_EVENT,
+                    at,
+                    Vec::new(),
+                    0,
+                ));
             }
         }
         span.attributes = attributes;
@@ -188,24 +219,27 @@ impl Sink for SpanSink {
 /// The GenAI conventions' attributes for the client span.
 fn genai_attributes(attributes: &mut Vec<KeyValue>, g: &GenAiCompletion) {
     attributes.push(KeyValue::new(
-        "gen_ai.operation.name",
+        genai_keys::OPERATION_NAME,
         g.route.operation.as_str(),
     ));
     attributes.push(KeyValue::new(
-        "gen_ai.provider.name",
+        genai_keys::PROVIDER_NAME,
         g.route.provider.as_str(),
     ));
     if let Some(model) = &g.request.model {
-        attributes.push(KeyValue::new("gen_ai.request.model", model.clone()));
+        attributes.push(KeyValue::new(genai_keys::REQUEST_MODEL, model.clone()));
     }
     if let Some(model) = &g.usage.response_model {
-        attributes.push(KeyValue::new("gen_ai.response.model", model.clone()));
+        attributes.push(KeyValue::new(genai_keys::RESPONSE_MODEL, model.clone()));
     }
     if let Some(tokens) = g.usage.input_tokens {
-        attributes.push(KeyValue::new("gen_ai.usage.input_tokens", tokens as i64));
+        attributes.push(KeyValue::new(genai_keys::USAGE_INPUT_TOKENS, tokens as i64));
     }
     if let Some(tokens) = g.usage.output_tokens {
-        attributes.push(KeyValue::new("gen_ai.usage.output_tokens", tokens as i64));
+        attributes.push(KeyValue::new(
+            genai_keys::USAGE_OUTPUT_TOKENS,
+            tokens as i64,
+        ));
     }
     if !g.usage.finish_reasons.is_empty() {
         let reasons: Vec<StringValue> = g
@@ -215,7 +249,7 @@ fn genai_attributes(attributes: &mut Vec<KeyValue>, g: &GenAiCompletion) {
             .map(|r| StringValue::from(r.clone()))
             .collect();
         attributes.push(KeyValue::new(
-            "gen_ai.response.finish_reasons",
+            genai_keys::RESPONSE_FINISH_REASONS,
             Value::Array(Array::String(reasons)),
         ));
     }

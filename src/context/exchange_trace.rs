@@ -1,5 +1,5 @@
 //! The exchange's trace: ids and the sampling decision made at arrival, and
-//! for a sampled exchange the request facts its spans will need. The spans
+//! for a sampled exchange the few facts its spans need beyond the exchange's. The spans
 //! themselves (SERVER, and its CLIENT child around the upstream call) are
 //! built in one go when the exchange completes (`sinks::spans`): nothing is
 //! locked, shared or allocated per span while the request is in flight, and
@@ -8,10 +8,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, Method, Version};
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-use super::{trace_context, Handler};
 use crate::telemetry::Tracing;
 
 /// The trace of one exchange.
@@ -23,24 +21,21 @@ pub struct ExchangeTrace {
     /// The inbound parent (a remote span), when the traceparent was valid.
     pub parent: Option<SpanId>,
     sampled: bool,
-    /// Facts for the spans; present only when sampled.
-    pub request: Option<Box<RequestAttributes>>,
+    /// Facts for the spans that the exchange does not hold; only when sampled.
+    pub facts: Option<Box<SpanFacts>>,
     /// When the upstream call began and its redacted URL, once it began.
     pub client: Option<ClientCall>,
 }
 
-/// What the SERVER span records about the request.
+/// What the SERVER span records beyond the exchange's own facts (method,
+/// route, path, protocol, correlation id), which it reads from the exchange.
 #[derive(Debug, Clone)]
-pub struct RequestAttributes {
+pub struct SpanFacts {
+    /// The request's arrival on the wall clock, the span's start.
     pub start: SystemTime,
-    pub method: &'static str,
-    pub route: Arc<str>,
-    pub path: String,
-    pub scheme: &'static str,
-    pub protocol: &'static str,
     pub user_agent: Option<String>,
+    /// The `Host` the client addressed, without its port.
     pub server_address: Option<String>,
-    pub correlation_id: String,
 }
 
 /// What the CLIENT span records about the upstream call.
@@ -130,47 +125,22 @@ impl ExchangeTrace {
     }
 }
 
-/// What the server span needs from the request.
-pub struct RequestFacts<'a> {
-    pub method: &'a Method,
-    pub handler: &'a Handler,
-    pub path: &'a str,
-    pub scheme: &'static str,
-    pub version: Version,
-    pub headers: &'a HeaderMap,
-    pub host: Option<&'a str>,
-    pub correlation_id: &'a str,
-    pub start: SystemTime,
-}
-
-/// Decides the exchange's trace at arrival, continuing a valid inbound `traceparent`.
-pub fn start_server(tracing: &Tracing, facts: &RequestFacts<'_>) -> ExchangeTrace {
-    let parent = trace_context::extract(facts.headers);
-    let decision = tracing.decide(parent.as_ref(), &facts.handler.name);
-    let request = decision.sampled.then(|| {
-        Box::new(RequestAttributes {
-            start: facts.start,
-            method: method_name(facts.method),
-            route: facts.handler.name.clone(),
-            path: facts.path.to_owned(),
-            scheme: facts.scheme,
-            protocol: protocol_version(facts.version),
-            user_agent: facts
-                .headers
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            server_address: facts.host.map(str::to_owned),
-            correlation_id: facts.correlation_id.to_owned(),
-        })
-    });
+/// Decides the exchange's trace at arrival, continuing `parent` (the
+/// client's valid `traceparent`); `facts` is read only for a sampled exchange.
+pub fn start_server(
+    tracing: &Tracing,
+    parent: Option<&SpanContext>,
+    route: &str,
+    facts: impl FnOnce() -> SpanFacts,
+) -> ExchangeTrace {
+    let decision = tracing.decide(parent, route);
     ExchangeTrace {
         trace_id: decision.trace_id,
         server_span_id: decision.span_id,
         client_span_id: tracing.new_span_id(),
         parent: parent.map(|p| p.span_id()),
         sampled: decision.sampled,
-        request,
+        facts: decision.sampled.then(|| Box::new(facts())),
         client: None,
     }
 }
@@ -190,31 +160,4 @@ pub fn start_client(
         port,
         resends: Vec::new(),
     });
-}
-
-/// The method as HTTP semantic conventions name it: standard methods as is,
-/// anything else `_OTHER`, so a client cannot mint span names.
-pub fn method_name(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "_OTHER",
-    }
-}
-
-fn protocol_version(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
-    }
 }
