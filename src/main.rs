@@ -120,11 +120,11 @@ async fn serve(
         config.listener.shutdown_delay,
         config.listener.drain_timeout,
     );
-    let tracing = telemetry::Tracing::start(&config)?;
+    let traces = telemetry::TracePipeline::start(&config)?;
     let sidecar = Sidecar::start_with(
         config,
         Extras {
-            tracing,
+            traces,
             log_drops: Some(log_drops),
             access_writers,
         },

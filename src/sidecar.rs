@@ -17,7 +17,7 @@ use crate::readiness::Readiness;
 use crate::redact::Redactor;
 use crate::server::{self, ConnectionSettings};
 use crate::sinks::{AccessLog, MetricsSink, SentrySink, Sinks, SpanSink};
-use crate::telemetry::{SentryClient, Tracing, TracingError};
+use crate::telemetry::{SentryClient, TracePipeline, TracePipelineError};
 use crate::tls::{self, TlsError};
 use crate::upstream;
 
@@ -26,7 +26,7 @@ pub enum StartError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]
-    Tracing(#[from] TracingError),
+    TracePipeline(#[from] TracePipelineError),
     #[error(transparent)]
     Bind(#[from] io::Error),
 }
@@ -34,8 +34,8 @@ pub enum StartError {
 /// Parts the caller may build instead of the sidecar.
 #[derive(Default)]
 pub struct Extras {
-    /// The tracer provider; `None` means tracing off.
-    pub tracing: Option<Tracing>,
+    /// The trace pipeline; `None` means tracing off.
+    pub traces: Option<TracePipeline>,
     /// Counters of log lines lost, for `sidecar_telemetry_dropped_total{signal="logs"}`.
     pub log_drops: Option<crate::telemetry::logging::LogDrops>,
     /// JSON log writers the access log writes its lines to directly.
@@ -48,7 +48,7 @@ pub struct Sidecar {
     admin_addr: SocketAddr,
     readiness: Arc<Readiness>,
     stop_accepting: watch::Sender<bool>,
-    tracing: Option<Arc<Tracing>>,
+    traces: Option<Arc<TracePipeline>>,
     done: JoinHandle<()>,
 }
 
@@ -56,11 +56,11 @@ impl Sidecar {
     /// Binds both listeners (port 0 picks a free port) and starts serving,
     /// exporting spans as `[tracing]` says.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let tracing = Tracing::start(&config)?;
+        let traces = TracePipeline::start(&config)?;
         Self::start_with(
             config,
             Extras {
-                tracing,
+                traces,
                 ..Extras::default()
             },
         )
@@ -73,9 +73,9 @@ impl Sidecar {
     pub async fn start_with(config: Config, extras: Extras) -> Result<Self, StartError> {
         let client = upstream::client(&config.upstream)?;
         let redactor = Arc::new(Redactor::new(&config.sentry));
-        let tracing = extras.tracing.map(Arc::new);
+        let traces = extras.traces.map(Arc::new);
         let drops = Arc::new(DropCounters {
-            spans: tracing
+            spans: traces
                 .as_ref()
                 .map(|t| t.dropped_counter())
                 .unwrap_or_default(),
@@ -96,8 +96,8 @@ impl Sidecar {
         if let Some(client) = &sentry {
             sinks = sinks.with(SentrySink::new(&config, client.clone(), redactor.clone()));
         }
-        if let Some(tracing) = &tracing {
-            sinks = sinks.with(SpanSink::new(tracing.clone()));
+        if let Some(traces) = &traces {
+            sinks = sinks.with(SpanSink::new(traces.clone()));
         }
         if config.logging.access_log {
             sinks = sinks.with(AccessLog::new(
@@ -108,7 +108,7 @@ impl Sidecar {
         let parts = ProxyParts {
             client,
             routes,
-            tracing: tracing.clone(),
+            traces: traces.clone(),
             in_flight: metrics.http.in_flight_gauges(),
             redactor,
             sinks,
@@ -155,11 +155,11 @@ impl Sidecar {
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, admin_stopping));
 
         let drain = server::Drain::new(&config.listener);
-        let flush = tracing.clone();
+        let flush = traces.clone();
         let done = tokio::spawn(async move {
             server::serve(listener, settings, proxy, accepting, drain).await;
-            if let Some(tracing) = flush {
-                tracing.shutdown().await;
+            if let Some(traces) = flush {
+                traces.shutdown().await;
             }
             if let Some(sentry) = sentry {
                 // Blocks for at most the shutdown timeout: keep it off the runtime's threads.
@@ -175,7 +175,7 @@ impl Sidecar {
             admin_addr,
             readiness,
             stop_accepting,
-            tracing,
+            traces,
             done,
         })
     }
@@ -188,9 +188,9 @@ impl Sidecar {
         self.admin_addr
     }
 
-    /// The tracer provider, when tracing is on.
-    pub fn tracing(&self) -> Option<&Tracing> {
-        self.tracing.as_deref()
+    /// The trace pipeline, when tracing is on.
+    pub fn traces(&self) -> Option<&TracePipeline> {
+        self.traces.as_deref()
     }
 
     /// Starts the shutdown: `/readyz` answers 503 at once, the listener

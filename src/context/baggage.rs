@@ -6,6 +6,7 @@
 //! grow the header nor be forwarded raw.
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::CorrelationId;
 
@@ -74,17 +75,20 @@ fn is_baggage_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
+/// What a correlation ID may hold but a W3C baggage value may not: the
+/// complement of `baggage-octet` within printable ASCII, and `%` itself so
+/// the value decodes back to the ID.
+const NOT_BAGGAGE_OCTET: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%');
+
 /// Percent-encodes what a correlation ID may hold but a baggage value may not.
 fn encode(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if is_baggage_octet(b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(id, NOT_BAGGAGE_OCTET).to_string()
 }
 
 #[cfg(test)]
@@ -95,6 +99,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-correlation-id", HeaderValue::from_str(s).unwrap());
         CorrelationId::from_headers(&h, &[HeaderName::from_static("x-correlation-id")]).0
+    }
+
+    #[test]
+    fn encoded_ids_are_baggage_octets_and_decode_back() {
+        let every_visible: String = (0x21u8..=0x7e).map(char::from).collect();
+        let encoded = encode(&every_visible);
+        assert!(encoded.bytes().all(is_baggage_octet), "{encoded}");
+        let decoded = percent_encoding::percent_decode_str(&encoded)
+            .decode_utf8()
+            .unwrap();
+        assert_eq!(decoded, every_visible);
+        assert_eq!(encode("a;b,c"), "a%3Bb%2Cc");
     }
 
     fn merge(client: &[&str], correlation: &str) -> String {

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-use crate::telemetry::Tracing;
+use crate::telemetry::TracePipeline;
 
 /// The trace of one exchange.
 #[derive(Debug, Clone)]
@@ -128,16 +128,16 @@ impl ExchangeTrace {
 /// Decides the exchange's trace at arrival, continuing `parent` (the
 /// client's valid `traceparent`); `facts` is read only for a sampled exchange.
 pub fn start_server(
-    tracing: &Tracing,
+    traces: &TracePipeline,
     parent: Option<&SpanContext>,
     route: &str,
     facts: impl FnOnce() -> SpanFacts,
 ) -> ExchangeTrace {
-    let decision = tracing.decide(parent, route);
+    let decision = traces.decide(parent, route);
     ExchangeTrace {
         trace_id: decision.trace_id,
         server_span_id: decision.span_id,
-        client_span_id: tracing.new_span_id(),
+        client_span_id: traces.new_span_id(),
         parent: parent.map(|p| p.span_id()),
         sampled: decision.sampled,
         facts: decision.sampled.then(|| Box::new(facts())),

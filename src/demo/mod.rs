@@ -17,7 +17,7 @@ use capture::{CapturedLogs, CapturedSpans};
 
 use crate::config::{Config, Sampler};
 use crate::mock_ollama::{MockOllama, MockOptions};
-use crate::telemetry::Tracing;
+use crate::telemetry::TracePipeline;
 use crate::Sidecar;
 
 const LOOPBACK: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
@@ -52,9 +52,9 @@ pub async fn run() -> anyhow::Result<()> {
     config.tracing.sampler = Sampler::AlwaysOn;
     config.service.name = "demo-agent-api".to_owned();
     let spans = CapturedSpans::default();
-    let tracing = Tracing::with_exporter(&config, spans.clone());
+    let traces = TracePipeline::with_exporter(&config, spans.clone());
     let extras = crate::Extras {
-        tracing: Some(tracing),
+        traces: Some(traces),
         ..Default::default()
     };
     let sidecar = Sidecar::start_with(config, extras).await?;
@@ -102,8 +102,8 @@ pub async fn run() -> anyhow::Result<()> {
         send(&client, &proxy, method, path, body, correlation).await?;
     }
 
-    if let Some(tracing) = sidecar.tracing() {
-        tracing.flush().await;
+    if let Some(traces) = sidecar.traces() {
+        traces.flush().await;
     }
     println!("\n--- spans (exported over OTLP in production; one SERVER and one CLIENT per exchange) ---");
     for line in spans.summaries() {

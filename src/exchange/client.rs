@@ -30,3 +30,15 @@ impl ClientSide {
         Self { addr, tls, ip }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_follows_the_listener() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        assert_eq!(ClientSide::new(addr, false).scheme(), "http");
+        assert_eq!(ClientSide::new(addr, true).scheme(), "https");
+    }
+}

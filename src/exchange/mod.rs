@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 use http::{Method, Version};
 
 mod client;
+mod log_ids;
 mod names;
 mod recorder;
 mod request_stats;
 
 pub use client::ClientSide;
+pub(crate) use log_ids::exchange_event;
+pub use log_ids::LogIds;
 pub use names::{protocol_log_name, protocol_semconv, KnownMethod};
 pub use recorder::{Recorder, Recording, Sink};
 pub use request_stats::RequestStats;
@@ -51,6 +54,14 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The ids its log lines carry.
+    pub fn log_ids(&self) -> LogIds {
+        LogIds {
+            correlation_id: self.correlation_id.clone(),
+            trace: self.trace.as_ref().map(|t| (t.trace_id(), t.span_id())),
+        }
+    }
+
     /// Trace and span id as hex, for log lines and error bodies.
     pub fn trace_ids(&self) -> Option<(String, String)> {
         use crate::context::trace_context::{span_id_hex, trace_id_hex};

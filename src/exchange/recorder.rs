@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 
+use super::exchange_event;
 use super::{Completion, Exchange, GenAiCompletion, Outcome, RequestStats, STATUS_CLIENT_CLOSED};
 use crate::error::ProxyErrorKind;
 use crate::genai::GenAiUsage;
@@ -114,12 +115,9 @@ impl Recorder {
 
     /// The upstream call failed with `kind` and the request goes out again.
     pub fn resending(&mut self, kind: ProxyErrorKind) {
-        let exchange = self.exchange();
-        let ids = exchange.trace_ids();
-        tracing::info!(
-            correlation_id = exchange.correlation_id.as_str(),
-            trace_id = ids.as_ref().map(|i| i.0.as_str()),
-            span_id = ids.as_ref().map(|i| i.1.as_str()),
+        exchange_event!(
+            tracing::Level::INFO,
+            &self.exchange().log_ids(),
             error_type = kind.as_str(),
             "upstream connection failed before a response; sending the idempotent request again"
         );

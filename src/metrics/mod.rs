@@ -10,8 +10,8 @@ mod buckets;
 mod genai;
 mod http;
 mod labels;
+mod sidecar;
 mod status_table;
-mod telemetry;
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
 pub use http::{HttpMetrics, RouteHandles};
 pub use labels::TraceExemplar;
-pub use telemetry::DropCounters;
+pub use sidecar::DropCounters;
 
 use crate::context::RouteTable;
 
@@ -40,7 +40,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry, routes);
         let genai = GenAiMetrics::register(&mut registry, max_models);
-        telemetry::register(&mut registry, drops);
+        sidecar::register(&mut registry, drops);
         Self {
             registry,
             http,

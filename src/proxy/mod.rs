@@ -33,11 +33,13 @@ use crate::config::Config;
 use crate::context::exchange_trace::{self, SpanFacts};
 use crate::context::{baggage, trace_context, CorrelationId, RouteTable};
 use crate::error::{classify_upstream, ProxyError, ProxyErrorKind};
-use crate::exchange::{ClientSide, Exchange, KnownMethod, Recorder, Recording, RequestStats};
+use crate::exchange::{
+    exchange_event, ClientSide, Exchange, KnownMethod, Recorder, Recording, RequestStats,
+};
 use crate::genai::{GenAiRoute, ResponseTap};
 use crate::redact::Redactor;
 use crate::sinks::Sinks;
-use crate::telemetry::Tracing;
+use crate::telemetry::TracePipeline;
 use crate::upstream::UpstreamClient;
 
 /// The body of every response the proxy sends.
@@ -55,7 +57,7 @@ pub struct Proxy {
     max_header_bytes: usize,
     max_headers: usize,
     max_request_body: Option<u64>,
-    tracing: Option<Arc<Tracing>>,
+    traces: Option<Arc<TracePipeline>>,
     redactor: Arc<Redactor>,
     recording: Arc<Recording>,
     /// The upstream host, shared by every client span.
@@ -69,7 +71,7 @@ pub struct Proxy {
 pub struct ProxyParts {
     pub client: UpstreamClient,
     pub routes: RouteTable,
-    pub tracing: Option<Arc<Tracing>>,
+    pub traces: Option<Arc<TracePipeline>>,
     /// Each handler's in-flight gauge, by handler index.
     pub in_flight: Vec<prometheus_client::metrics::gauge::Gauge>,
     pub redactor: Arc<Redactor>,
@@ -99,7 +101,7 @@ impl Proxy {
             max_header_bytes: config.listener.max_header_bytes.0 as usize,
             max_headers: config.listener.max_headers,
             max_request_body: config.listener.max_request_body.map(|b| b.0),
-            tracing: parts.tracing,
+            traces: parts.traces,
             redactor: parts.redactor,
             recording: Arc::new(Recording::new(parts.sinks, parts.in_flight)),
             upstream_host: Arc::from(config.upstream.url.host()),
@@ -155,7 +157,8 @@ impl Proxy {
 
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_upgrade)) = (switching, upgrade) {
-            upgrade::spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response));
+            let ids = recorder.exchange().log_ids();
+            upgrade::spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response), ids);
         }
         let correlation = (
             &self.correlation_header,
@@ -213,9 +216,9 @@ impl Proxy {
             CorrelationId::from_headers(req.headers(), &self.correlation_accept);
         let handler = self.routes.classify(req.uri().path()).clone();
         let inbound = trace_context::inbound(req.headers());
-        let trace = self.tracing.as_ref().map(|tracing| {
+        let trace = self.traces.as_ref().map(|traces| {
             let parent = inbound.as_ref().map(|i| &i.parent);
-            exchange_trace::start_server(tracing, parent, &handler.name, || span_facts(req))
+            exchange_trace::start_server(traces, parent, &handler.name, || span_facts(req))
         });
         let exchange = Exchange {
             handler,
@@ -239,11 +242,9 @@ impl Proxy {
             request_headers: self.keep_headers.then(|| Box::new(req.headers().clone())),
         };
         if let Some(rejected) = rejected {
-            let ids = exchange.trace_ids();
-            tracing::debug!(
-                correlation_id = exchange.correlation_id.as_str(),
-                trace_id = ids.as_ref().map(|i| i.0.as_str()),
-                span_id = ids.as_ref().map(|i| i.1.as_str()),
+            exchange_event!(
+                tracing::Level::DEBUG,
+                &exchange.log_ids(),
                 header = rejected.header.as_str(),
                 length = rejected.length,
                 "discarded an invalid inbound correlation id"
@@ -259,7 +260,7 @@ impl Proxy {
         req: &Request<Incoming>,
         upgrade: bool,
     ) -> forward::Outbound<'a> {
-        if self.tracing.is_some() {
+        if self.traces.is_some() {
             let target = recorder.exchange().target.clone();
             let url = || self.target.full_url(&self.redactor.target(target.as_str()));
             let host = self.upstream_host.clone();
@@ -305,21 +306,19 @@ impl Proxy {
 
     fn reply_error(&self, mut recorder: Recorder, error: ProxyError) -> Response<ProxyBody> {
         let exchange = recorder.exchange();
-        let ids = exchange.trace_ids();
-        let trace_id = ids.as_ref().map(|i| i.0.as_str());
-        tracing::warn!(
-            correlation_id = exchange.correlation_id.as_str(),
-            trace_id,
-            span_id = ids.as_ref().map(|i| i.1.as_str()),
+        exchange_event!(
+            tracing::Level::WARN,
+            &exchange.log_ids(),
             error_type = error.kind.as_str(),
             error = %error,
             "proxy answered with an error"
         );
+        let trace_id = exchange.trace_ids().map(|(trace_id, _)| trace_id);
         let response = error_response(
             error.kind,
             &self.correlation_header,
             &exchange.correlation_id,
-            trace_id,
+            trace_id.as_deref(),
         );
         recorder.failed(error.kind, error.chain());
         recorder.responding(response.status().as_u16());

@@ -5,7 +5,6 @@ mod access_log;
 mod metrics;
 mod sentry;
 mod spans;
-mod timestamp;
 
 pub use access_log::AccessLog;
 pub use metrics::MetricsSink;

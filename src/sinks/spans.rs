@@ -16,7 +16,7 @@ use crate::context::ExchangeTrace;
 use crate::error::ErrorSide;
 use crate::exchange::Sink;
 use crate::exchange::{protocol_semconv, Completion, GenAiCompletion, Outcome};
-use crate::telemetry::Tracing;
+use crate::telemetry::TracePipeline;
 
 /// `error.type` of a client that left before the response ended.
 pub const CLIENT_ABORT: &str = "client_abort";
@@ -43,12 +43,12 @@ mod genai_keys {
 }
 
 pub struct SpanSink {
-    tracing: Arc<Tracing>,
+    pipeline: Arc<TracePipeline>,
 }
 
 impl SpanSink {
-    pub fn new(tracing: Arc<Tracing>) -> Self {
-        Self { tracing }
+    pub fn new(pipeline: Arc<TracePipeline>) -> Self {
+        Self { pipeline }
     }
 
     fn span(
@@ -81,7 +81,7 @@ impl SpanSink {
             events: SpanEvents::default(),
             links: SpanLinks::default(),
             status: Status::Unset,
-            instrumentation_scope: self.tracing.scope().clone(),
+            instrumentation_scope: self.pipeline.scope().clone(),
         }
     }
 
@@ -208,10 +208,10 @@ impl Sink for SpanSink {
         };
         let end = SystemTime::now();
         if let Some(span) = self.client_span(c, trace, end) {
-            self.tracing.export(span);
+            self.pipeline.export(span);
         }
         if let Some(span) = self.server_span(c, trace, end) {
-            self.tracing.export(span);
+            self.pipeline.export(span);
         }
     }
 }

@@ -179,13 +179,43 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
     })
 }
 
-fn json_layer(writer: NonBlocking) -> impl Layer<Registry> {
+/// The JSON lines format: one object per event, fields at the top level.
+pub fn json_layer<W>(writer: W) -> impl Layer<Registry>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_writer(writer)
+}
+
+/// The JSON lines that `f` logs, as the JSON writers would get them.
+#[cfg(test)]
+pub(crate) fn capture_json_lines(f: impl FnOnce()) -> Vec<u8> {
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = Registry::default().with(json_layer(move || writer.clone()));
+    tracing::subscriber::with_default(subscriber, f);
+    let lines = captured.0.lock().unwrap().clone();
+    lines
 }
 
 #[cfg(test)]

@@ -9,4 +9,4 @@ pub mod traces;
 
 pub use logging::{init_logging, LogGuards};
 pub use sentry::SentryClient;
-pub use traces::{Tracing, TracingError};
+pub use traces::{TracePipeline, TracePipelineError};

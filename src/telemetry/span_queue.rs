@@ -1,19 +1,20 @@
-//! A span processor with a bounded queue and a drop counter.
+//! The bounded queue between finished spans and the exporter, with a drop
+//! counter.
 //!
 //! The SDK's `BatchSpanProcessor` bounds its queue too but keeps its drop
 //! count private; this one counts every span that is not delivered (queue
 //! full, export failed or timed out) so `sidecar_telemetry_dropped_total`
-//! can say so. `on_end` never blocks: it is a `try_send`. One export runs at a
-//! time; while a collector hangs, the queue fills and further spans are
-//! dropped and counted instead of piling up in memory.
+//! can say so. It is not an SDK `SpanProcessor`: nothing starts SDK spans
+//! here (the pipeline builds finished `SpanData` itself), so only `push`,
+//! `flush` and `shutdown` exist. `push` never blocks: it is a `try_send`. One
+//! export runs at a time; while a collector hangs, the queue fills and
+//! further spans are dropped and counted instead of piling up in memory.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::Context;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tokio::sync::{mpsc, oneshot};
 
 /// Spans per export call.
@@ -31,12 +32,12 @@ enum Command {
 }
 
 #[derive(Debug, Clone)]
-pub struct QueueingSpanProcessor {
+pub struct SpanQueue {
     queue: mpsc::Sender<Command>,
     dropped: Arc<AtomicU64>,
 }
 
-impl QueueingSpanProcessor {
+impl SpanQueue {
     /// Spawns the export task on the current Tokio runtime.
     pub fn start<E: SpanExporter + 'static>(
         exporter: E,
@@ -52,6 +53,16 @@ impl QueueingSpanProcessor {
             dropped.clone(),
         ));
         Self { queue, dropped }
+    }
+
+    /// Queues a finished span; a full queue drops it and counts it.
+    pub fn push(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        if self.queue.try_send(Command::Span(span)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Exports what is queued; resolves when done or after `timeout`.
@@ -72,34 +83,6 @@ impl QueueingSpanProcessor {
     }
 }
 
-impl SpanProcessor for QueueingSpanProcessor {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        if self.queue.try_send(Command::Span(span)).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// The SDK calls this synchronously; waiting here could block a runtime
-    /// thread, so it only asks for a flush. [`QueueingSpanProcessor::flush`] waits.
-    fn force_flush(&self) -> OTelSdkResult {
-        let (done, _) = oneshot::channel();
-        self.queue
-            .try_send(Command::Flush(done))
-            .map_err(|_| OTelSdkError::InternalFailure("span queue full or closed".into()))
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        let (done, _) = oneshot::channel();
-        let _ = self.queue.try_send(Command::Shutdown(done));
-        Ok(())
-    }
-}
-
 async fn export_loop<E: SpanExporter>(
     exporter: E,
     mut commands: mpsc::Receiver<Command>,
@@ -107,13 +90,14 @@ async fn export_loop<E: SpanExporter>(
     dropped: Arc<AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut health = ExportHealth::default();
     let mut tick = tokio::time::interval(SCHEDULED_DELAY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let command = tokio::select! {
             command = commands.recv() => command,
             _ = tick.tick() => {
-                export(&exporter, &mut batch, timeout, &dropped).await;
+                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
                 continue;
             }
         };
@@ -121,23 +105,23 @@ async fn export_loop<E: SpanExporter>(
             Some(Command::Span(span)) => {
                 batch.push(span);
                 if batch.len() >= MAX_BATCH {
-                    export(&exporter, &mut batch, timeout, &dropped).await;
+                    export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
                 }
             }
             Some(Command::Flush(done)) => {
                 drain(&mut commands, &mut batch);
-                export(&exporter, &mut batch, timeout, &dropped).await;
+                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
                 let _ = done.send(());
             }
             Some(Command::Shutdown(done)) => {
                 drain(&mut commands, &mut batch);
-                export(&exporter, &mut batch, timeout, &dropped).await;
+                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
                 let _ = exporter.shutdown_with_timeout(timeout);
                 let _ = done.send(());
                 return;
             }
             None => {
-                export(&exporter, &mut batch, timeout, &dropped).await;
+                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
                 return;
             }
         }
@@ -156,26 +140,48 @@ fn drain(commands: &mut mpsc::Receiver<Command>, batch: &mut Vec<SpanData>) {
     }
 }
 
+/// Whether the last export failed, so a collector that goes down is logged
+/// as a warning once, and its recovery once, however many batches fail.
+#[derive(Default)]
+struct ExportHealth {
+    failing: bool,
+}
+
+impl ExportHealth {
+    fn succeeded(&mut self) {
+        if std::mem::take(&mut self.failing) {
+            tracing::info!("span export recovered");
+        }
+    }
+
+    fn failed(&mut self, spans: u64, failure: &str) {
+        if std::mem::replace(&mut self.failing, true) {
+            tracing::debug!(spans, error = %failure, "span export failed; dropping spans");
+        } else {
+            tracing::warn!(spans, error = %failure, "span export failed; dropping spans");
+        }
+    }
+}
+
 async fn export<E: SpanExporter>(
     exporter: &E,
     batch: &mut Vec<SpanData>,
     timeout: Duration,
     dropped: &AtomicU64,
+    health: &mut ExportHealth,
 ) {
     while !batch.is_empty() {
         let chunk: Vec<SpanData> = batch.drain(..batch.len().min(MAX_BATCH)).collect();
         let count = chunk.len() as u64;
         let failure = match tokio::time::timeout(timeout, exporter.export(chunk)).await {
-            Ok(Ok(())) => continue,
+            Ok(Ok(())) => {
+                health.succeeded();
+                continue;
+            }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {timeout:?}"),
         };
-        // Counting first keeps the warning cheap to rate-limit: only the first
-        // failure after a success is logged.
-        if dropped.fetch_add(count, Ordering::Relaxed) == 0 {
-            tracing::warn!(spans = count, error = %failure, "span export failed; dropping spans");
-        } else {
-            tracing::debug!(spans = count, error = %failure, "span export failed; dropping spans");
-        }
+        dropped.fetch_add(count, Ordering::Relaxed);
+        health.failed(count, &failure);
     }
 }

@@ -1,5 +1,5 @@
-//! The tracer provider: sampler, resource, OTLP exporter (gRPC or
-//! HTTP/protobuf) behind the bounded [`QueueingSpanProcessor`].
+//! The trace pipeline: sampler, id generator, resource, and the OTLP
+//! exporter (gRPC or HTTP/protobuf) behind the bounded [`SpanQueue`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,16 +11,16 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler as SdkSampler, SamplingDecision, ShouldSample,
-    SpanData, SpanExporter, SpanProcessor,
+    SpanData, SpanExporter,
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::resource as semres;
 
-use super::span_queue::QueueingSpanProcessor;
+use super::span_queue::SpanQueue;
 use crate::config::{Config, OtlpProtocol, Sampler, ServiceConfig, TracingConfig};
 
 #[derive(Debug, thiserror::Error)]
-pub enum TracingError {
+pub enum TracePipelineError {
     #[error("cannot build the OTLP span exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("invalid OTLP header {0:?}")]
@@ -34,11 +34,11 @@ pub enum TracingError {
 /// export queue. The SDK's exporter, sampler and `SpanData` are used; its
 /// `Tracer`/`Span` machinery is not, because a proxy knows everything about
 /// its two spans when the exchange ends and can build them in one go.
-pub struct Tracing {
+pub struct TracePipeline {
     sampler: SdkSampler,
     ids: RandomIdGenerator,
     scope: InstrumentationScope,
-    queue: QueueingSpanProcessor,
+    queue: SpanQueue,
     dropped: Arc<AtomicU64>,
     export_timeout: Duration,
 }
@@ -50,9 +50,9 @@ pub struct Decision {
     pub sampled: bool,
 }
 
-impl Tracing {
+impl TracePipeline {
     /// `None` when tracing is disabled: then nothing on the request path touches it.
-    pub fn start(config: &Config) -> Result<Option<Self>, TracingError> {
+    pub fn start(config: &Config) -> Result<Option<Self>, TracePipelineError> {
         if !config.tracing.enabled {
             return Ok(None);
         }
@@ -67,12 +67,7 @@ impl Tracing {
         let otlp = &config.tracing.otlp;
         let dropped = Arc::new(AtomicU64::new(0));
         exporter.set_resource(&resource(&config.service));
-        let queue = QueueingSpanProcessor::start(
-            exporter,
-            otlp.max_queue_size,
-            otlp.timeout,
-            dropped.clone(),
-        );
+        let queue = SpanQueue::start(exporter, otlp.max_queue_size, otlp.timeout, dropped.clone());
         let scope = InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
@@ -117,7 +112,7 @@ impl Tracing {
 
     /// Queues a finished span for export; never blocks (a full queue drops and counts).
     pub fn export(&self, span: SpanData) {
-        self.queue.on_end(span);
+        self.queue.push(span);
     }
 
     /// Spans not delivered so far: queue full, or export failed or timed out.
@@ -175,7 +170,9 @@ fn resource(service: &ServiceConfig) -> Resource {
         .build()
 }
 
-fn exporter(config: &TracingConfig) -> Result<opentelemetry_otlp::SpanExporter, TracingError> {
+fn exporter(
+    config: &TracingConfig,
+) -> Result<opentelemetry_otlp::SpanExporter, TracePipelineError> {
     let otlp = &config.otlp;
     let builder = opentelemetry_otlp::SpanExporter::builder();
     let exporter = match otlp.protocol {
@@ -184,11 +181,11 @@ fn exporter(config: &TracingConfig) -> Result<opentelemetry_otlp::SpanExporter, 
             for (key, value) in &otlp.headers {
                 let key =
                     tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-                        .map_err(|_| TracingError::Header(key.clone()))?;
+                        .map_err(|_| TracePipelineError::Header(key.clone()))?;
                 let value = value
                     .expose()
                     .parse()
-                    .map_err(|_| TracingError::Header(key.to_string()))?;
+                    .map_err(|_| TracePipelineError::Header(key.to_string()))?;
                 metadata.insert(key, value);
             }
             builder

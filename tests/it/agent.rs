@@ -176,7 +176,7 @@ impl Topology {
             .unwrap()
             .to_owned();
         for sidecar in [&self.agent_side, &self.ollama_side] {
-            sidecar.tracing().unwrap().flush().await;
+            sidecar.traces().unwrap().flush().await;
         }
         let spans = self.receiver.wait_for(2 + 2 * MODEL_CALLS).await;
         self.agent_side.stop().await;

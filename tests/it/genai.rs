@@ -155,7 +155,7 @@ async fn tokens_and_models_for_every_route_streamed_and_not() {
     )
     .await;
 
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     let spans = receiver.wait_for(2 * (cases.len() + 1)).await;
     for case in &cases {
         let span = client_span(&spans, case.span_name);
@@ -295,7 +295,7 @@ async fn model_after_a_five_mib_prompt_is_read_and_the_body_arrives_intact() {
         reply["eval_count"], expected_digest,
         "body bytes changed in transit"
     );
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     let spans = receiver.wait_for(2).await;
     let span = client_span(&spans, "text_completion big-model");
     assert_eq!(
@@ -333,7 +333,7 @@ async fn malformed_stream_is_proxied_byte_exact_without_genai_attributes() {
     let (parts, body) = send(&client(), req).await;
     assert_eq!(parts.status, 200);
     assert_eq!(body, Bytes::from(garbage.concat()));
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     let spans = receiver.wait_for(2).await;
     let span = client_span(&spans, "text_completion unknown");
     assert_eq!(

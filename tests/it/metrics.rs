@@ -319,7 +319,7 @@ async fn exemplars_name_the_exported_trace() {
         get(format!("http://{}/api/tags", sidecar.proxy_addr())),
     )
     .await;
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     let spans = receiver.wait_for(2).await;
     let trace_id = spans[0].trace_id();
     let text = eventually(

@@ -329,7 +329,7 @@ async fn events_carry_correlation_trace_and_user_and_no_secrets() {
     .unwrap();
     let (parts, _) = send(&client(), req).await;
     assert_eq!(parts.status, 500);
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     sidecar.stop().await;
 
     let spans = receiver.wait_for(2).await;
@@ -421,7 +421,7 @@ async fn sample_rate_zero_sends_nothing_and_transactions_share_the_trace() {
     let sidecar = start_sidecar(config).await;
     call(&sidecar, "/500").await;
     call(&sidecar, "/200").await;
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     sidecar.stop().await;
     assert!(ingest.events().is_empty(), "sample_rate 0 sends no events");
     let transactions: Vec<serde_json::Value> = ingest

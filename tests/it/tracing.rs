@@ -76,7 +76,7 @@ async fn server_and_client_spans(protocol: OtlpProtocol) {
     .body(full(Bytes::new()))
     .unwrap();
     let (parts, seen) = exchange(req).await;
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     let spans = receiver.wait_for(2).await;
     let server = by_kind(&spans, SpanKind::Server);
     let client = by_kind(&spans, SpanKind::Client);
@@ -195,7 +195,7 @@ async fn inbound_traceparent_is_continued_with_tracestate_and_baggage() {
         .body(full("{}"))
         .unwrap();
     let (_, seen) = exchange(req).await;
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     let spans = receiver.wait_for(2).await;
     let server = by_kind(&spans, SpanKind::Server);
     let client = by_kind(&spans, SpanKind::Client);
@@ -278,7 +278,7 @@ async fn exported_after(
         req = req.header("traceparent", tp);
     }
     let (_, seen) = exchange(req.body(full(Bytes::new())).unwrap()).await;
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     sidecar.stop().await;
     (
         receiver.spans().len(),
@@ -388,7 +388,7 @@ async fn statuses_and_error_types_for_404_502_504_and_client_abort() {
     refused.stop().await;
 
     for _ in 0..100 {
-        sidecar.tracing().unwrap().flush().await;
+        sidecar.traces().unwrap().flush().await;
         if receiver
             .spans()
             .iter()
@@ -488,7 +488,7 @@ async fn server_span_lasts_until_the_stream_ends() {
     tokio::time::sleep(held).await;
     release_tx.send(()).await.unwrap();
     bounded("rest", body.collect()).await.unwrap();
-    sidecar.tracing().unwrap().flush().await;
+    sidecar.traces().unwrap().flush().await;
     let spans = receiver.wait_for(2).await;
     let server = by_kind(&spans, SpanKind::Server);
     assert!(
@@ -517,7 +517,7 @@ async fn tracing_off_leaves_trace_headers_untouched() {
         seen["baggage"], "correlation_id=c-1",
         "baggage carries the correlation id regardless"
     );
-    assert!(sidecar.tracing().is_none());
+    assert!(sidecar.traces().is_none());
     assert_eq!(parts.status, 200);
     sidecar.stop().await;
 }
@@ -554,7 +554,7 @@ async fn collector_down_or_hanging_never_fails_requests_and_drops_are_counted() 
                 send(&client(), get(format!("http://{}/x", sidecar.proxy_addr()))).await;
             assert_eq!(parts.status, 200, "{endpoint} {protocol:?}");
         }
-        let tracing = sidecar.tracing().unwrap();
+        let tracing = sidecar.traces().unwrap();
         for _ in 0..100 {
             if tracing.dropped_spans() > 0 {
                 break;
@@ -587,7 +587,7 @@ async fn spans_flow_again_when_the_collector_comes_back() {
         for _ in 0..20 {
             assert_eq!(send(&client(), url()).await.0.status, 200);
         }
-        let tracing = sidecar.tracing().unwrap();
+        let tracing = sidecar.traces().unwrap();
         for _ in 0..100 {
             if tracing.dropped_spans() > 0 {
                 break;
@@ -635,7 +635,7 @@ async fn a_slow_collector_never_fails_requests_and_every_span_is_accounted_for()
     }
     // 600 spans into a queue of 64 drained by 300 ms exports: whatever did
     // not fit is counted, and everything else arrives.
-    let tracing = sidecar.tracing().unwrap();
+    let tracing = sidecar.traces().unwrap();
     let mut total = 0;
     for _ in 0..200 {
         total = receiver.spans().len() as u64 + tracing.dropped_spans();

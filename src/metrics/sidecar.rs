@@ -1,4 +1,5 @@
-//! The sidecar's own health: telemetry it had to drop, and its build.
+//! The `sidecar_*` families: the sidecar's own health (telemetry it had to
+//! drop) and its build.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

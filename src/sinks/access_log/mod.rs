@@ -6,6 +6,8 @@
 //! no per-layer formatting. Without writers (the library used on its own) it
 //! is a `tracing` event with the same fields.
 
+mod timestamp;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -69,12 +71,18 @@ impl AccessLog {
         Self { redactor, writers }
     }
 
-    fn write(&self, line: &Line<'_>) {
+    /// The line as the JSON writers get it.
+    fn serialize(line: &Line<'_>) -> Option<Vec<u8>> {
         let mut buf = Vec::with_capacity(512);
-        if serde_json::to_writer(&mut buf, line).is_err() {
-            return;
-        }
+        serde_json::to_writer(&mut buf, line).ok()?;
         buf.push(b'\n');
+        Some(buf)
+    }
+
+    fn write(&self, line: &Line<'_>) {
+        let Some(buf) = Self::serialize(line) else {
+            return;
+        };
         for writer in &self.writers {
             // Non-blocking and lossy: a full queue drops the line and counts it.
             let _ = writer.clone().write_all(&buf);
@@ -116,9 +124,9 @@ impl Sink for AccessLog {
         let genai = c.genai.as_ref();
         let ids = e.trace_ids();
         let path = self.redactor.target(e.target.as_str());
-        let mut timestamp = [0u8; super::timestamp::LEN];
+        let mut timestamp = [0u8; timestamp::LEN];
         let line = Line {
-            timestamp: super::timestamp::rfc3339_micros(SystemTime::now(), &mut timestamp),
+            timestamp: timestamp::rfc3339_micros(SystemTime::now(), &mut timestamp),
             level: "INFO",
             message: "request completed",
             correlation_id: e.correlation_id.as_str(),
@@ -145,6 +153,60 @@ impl Sink for AccessLog {
             Self::event(&line);
         } else {
             self.write(&line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The line has two renderings: serialized once for the JSON writers, and
+    //! as a `tracing` event where there are none (the pretty format, the
+    //! library used on its own). They must say the same.
+
+    use super::*;
+    use crate::telemetry::logging::capture_json_lines;
+
+    fn fields(json: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(json).unwrap();
+        map.remove("timestamp");
+        map
+    }
+
+    fn line(genai: bool) -> Line<'static> {
+        Line {
+            timestamp: "2026-12-01T10:00:00.000000Z",
+            level: "INFO",
+            message: "request completed",
+            correlation_id: "req-1",
+            trace_id: Some("0af7651916cd43dd8448eb211c80319c"),
+            span_id: Some("b7ad6b7169203331"),
+            method: "POST",
+            path: "/api/chat?token=[REDACTED]",
+            handler: "/api/chat",
+            status: 502,
+            duration_ms: 12.5,
+            upstream_ms: Some(3.25),
+            bytes_in: 42,
+            bytes_out: 7,
+            client_address: "127.0.0.1",
+            protocol: "HTTP/1.1",
+            error_type: Some("connect"),
+            model: genai.then_some("llama3.2:1b"),
+            input_tokens: genai.then_some(5),
+            output_tokens: genai.then_some(8),
+            ttft_ms: genai.then_some(80.5),
+            target: ACCESS_TARGET,
+        }
+    }
+
+    #[test]
+    fn the_event_and_the_serialized_line_agree() {
+        for genai in [false, true] {
+            let line = line(genai);
+            let event = fields(&capture_json_lines(|| AccessLog::event(&line)));
+            let serialized = fields(&AccessLog::serialize(&line).unwrap());
+            assert_eq!(event, serialized, "genai: {genai}");
         }
     }
 }
