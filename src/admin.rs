@@ -17,14 +17,55 @@ use tokio::sync::watch;
 use crate::config::Secret;
 use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 use crate::readiness::Readiness;
+use crate::reload::{ReloadOutcome, Reloader};
 
 pub struct Admin {
     pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
+    /// Present when the configuration came from a file.
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 impl Admin {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.uri().path() != "/reload" {
+            return self.respond(&req);
+        }
+        if req.method() != Method::POST {
+            return json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                r#"{"error":"use POST /reload"}"#.into(),
+            );
+        }
+        // Reloading changes what the proxy does: token holders only.
+        if !self.authorized(&req) {
+            return unauthorized();
+        }
+        let Some(reloader) = self.reloader.clone() else {
+            return json(
+                StatusCode::CONFLICT,
+                r#"{"error":"no configuration file to reload from"}"#.into(),
+            );
+        };
+        // Reading the file and maybe starting a Sentry client block.
+        match tokio::task::spawn_blocking(move || reloader.reload()).await {
+            Ok(ReloadOutcome::Reloaded { restart_needed }) => json(
+                StatusCode::OK,
+                serde_json::json!({"status": "reloaded", "restart_needed": restart_needed})
+                    .to_string(),
+            ),
+            Ok(ReloadOutcome::Rejected { error }) => json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({"status": "rejected", "error": error}).to_string(),
+            ),
+            Err(_) => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"error":"reload failed"}"#.into(),
+            ),
+        }
+    }
+
     fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return json(
@@ -39,14 +80,7 @@ impl Admin {
         // models, traffic) and readiness details (the upstream's address)
         // are for holders of the token.
         if !matches!(path, "/healthz" | "/readyz") && !authorized {
-            let mut response = json(
-                StatusCode::UNAUTHORIZED,
-                r#"{"error":"unauthorized"}"#.into(),
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
+            return unauthorized();
         }
         match path {
             "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.into()),
@@ -82,6 +116,17 @@ impl Admin {
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
             .is_some_and(|given| constant_time_eq(given, token.expose().as_bytes()))
     }
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = json(
+        StatusCode::UNAUTHORIZED,
+        r#"{"error":"unauthorized"}"#.into(),
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 /// Compares without an early exit, so response timing reveals nothing about
@@ -122,8 +167,8 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch
         let builder = builder.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let response = admin.respond(&req);
-                async move { Ok::<_, Infallible>(response) }
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(admin.handle(req).await) }
             });
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)

@@ -46,9 +46,14 @@ pub enum ProxyErrorKind {
     Internal,
     /// Still running when the shutdown's `drain_timeout` ran out: the proxy cut it.
     DrainTimeout,
+    /// `listener.max_concurrent_requests` exchanges were already in flight.
+    Overloaded,
 }
 
 impl ProxyErrorKind {
+    /// How many kinds there are, for tables indexed by `kind as usize`.
+    pub const COUNT: usize = Self::Overloaded as usize + 1;
+
     /// The `error_type` label value and span `error.type`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -64,6 +69,7 @@ impl ProxyErrorKind {
             Self::BadRequest => "bad_request",
             Self::Internal => "internal",
             Self::DrainTimeout => "drain_timeout",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -79,7 +85,7 @@ impl ProxyErrorKind {
             Self::RequestTooLarge | Self::HeadersTooLarge | Self::BadRequest => {
                 ErrorSide::Downstream
             }
-            Self::Internal | Self::DrainTimeout => ErrorSide::Internal,
+            Self::Internal | Self::DrainTimeout | Self::Overloaded => ErrorSide::Internal,
         }
     }
 
@@ -93,7 +99,7 @@ impl ProxyErrorKind {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::DrainTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DrainTimeout | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -112,6 +118,7 @@ impl ProxyErrorKind {
             Self::BadRequest => "bad request",
             Self::Internal => "internal proxy error",
             Self::DrainTimeout => "proxy shutting down",
+            Self::Overloaded => "proxy overloaded, retry later",
         }
     }
 }

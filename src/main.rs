@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use otel_sidecar::cli::{Cli, Command, ConfigArg};
 use otel_sidecar::config::{self, Config};
+use otel_sidecar::signals::Signals;
 use otel_sidecar::{demo, telemetry, Extras, Sidecar};
 
 #[cfg(feature = "mimalloc")]
@@ -85,18 +86,24 @@ fn healthcheck(arg: &ConfigArg) -> ExitCode {
 }
 
 fn run(arg: &ConfigArg) -> ExitCode {
-    let config = match load(arg) {
+    let path = arg.resolve(|name| std::env::var(name).ok());
+    let config = match config::load_file(&path) {
         Ok(config) => config,
-        Err(code) => return code,
+        Err(e) => return fail(EXIT_CONFIG, &format!("invalid configuration: {e}")),
     };
     let logs = match telemetry::init_logging(&config.logging) {
         Ok(guards) => guards,
         Err(e) => return fail(EXIT_RUNTIME, &format!("cannot set up logging: {e}")),
     };
-    let log_drops = logs.drops();
-    let access_writers = logs.json_writers();
+    let extras = Extras {
+        traces: None,
+        log_drops: Some(logs.drops()),
+        access_writers: logs.json_writers(),
+        config_path: Some(path),
+        log_control: Some(logs.control()),
+    };
     let result = runtime(config.runtime.worker_threads).and_then(|rt| {
-        let result = rt.block_on(serve(config, log_drops, access_writers));
+        let result = rt.block_on(serve(config, extras));
         // After a second signal, tasks still draining are abandoned, not awaited.
         rt.shutdown_timeout(RUNTIME_SHUTDOWN);
         result
@@ -110,27 +117,19 @@ fn run(arg: &ConfigArg) -> ExitCode {
     }
 }
 
-async fn serve(
-    config: Config,
-    log_drops: telemetry::logging::LogDrops,
-    access_writers: Vec<tracing_appender::non_blocking::NonBlocking>,
-) -> anyhow::Result<ExitCode> {
+async fn serve(config: Config, mut extras: Extras) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new()?;
     let (delay, drain_timeout) = (
         config.listener.shutdown_delay,
         config.listener.drain_timeout,
     );
-    let traces = telemetry::TracePipeline::start(&config)?;
-    let sidecar = Sidecar::start_with(
-        config,
-        Extras {
-            traces,
-            log_drops: Some(log_drops),
-            access_writers,
-        },
-    )
-    .await?;
-    let (signal, _) = signals.next().await;
+    extras.traces = telemetry::TracePipeline::start(&config)?;
+    let sidecar = Sidecar::start_with(config, extras).await?;
+    let (signal, _) = signals
+        .next_stop(|| async {
+            sidecar.reload().await;
+        })
+        .await;
     tracing::info!(
         signal,
         shutdown_delay = ?delay,
@@ -143,34 +142,9 @@ async fn serve(
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
-        (second, number) = signals.next() => {
+        (second, number) = signals.next_stop(|| async {}) => {
             tracing::warn!(signal = second, "second shutdown signal: exiting without waiting for the drain");
             Ok(ExitCode::from(EXIT_SIGNAL_BASE + number))
-        }
-    }
-}
-
-/// SIGTERM and SIGINT, kept registered from start to exit so a second one
-/// is never missed.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// The next signal's name and number.
-    async fn next(&mut self) -> (&'static str, u8) {
-        tokio::select! {
-            _ = self.term.recv() => ("SIGTERM", 15),
-            _ = self.int.recv() => ("SIGINT", 2),
         }
     }
 }

@@ -15,14 +15,45 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use hyper_util::service::TowerToHyperService;
+use tower::Layer;
+
 use crate::config::ListenerConfig;
 use crate::exchange::ClientSide;
+use crate::limit::{Limit, Permit};
+use crate::proxy::admission::{Admission, AdmissionLayer};
 use crate::proxy::{Proxy, ProxyService};
 
 /// hyper's own parse limits sit above the configured ones, so an oversized
 /// head normally reaches the proxy and gets its JSON 431; past these hard
 /// limits hyper answers a bare 431 without buffering more.
 const HARD_LIMIT_FACTOR: usize = 2;
+
+/// The listener's two limits (`listener.max_connections`,
+/// `listener.max_concurrent_requests`), changed in place by a reload.
+#[derive(Clone)]
+pub struct Limits {
+    pub connections: Arc<Limit>,
+    pub requests: Arc<Limit>,
+}
+
+impl Limits {
+    pub fn new(config: &ListenerConfig) -> Self {
+        Self {
+            connections: Limit::new(config.max_connections),
+            requests: Limit::new(config.max_concurrent_requests),
+        }
+    }
+
+    pub fn set(&self, config: &ListenerConfig) {
+        self.connections.set(config.max_connections);
+        self.requests.set(config.max_concurrent_requests);
+    }
+}
+
+/// The service stack of one connection, outermost first: admission (the
+/// concurrent-request limit), then the proxy.
+type ConnectionService = TowerToHyperService<Admission<ProxyService>>;
 
 /// Connection settings shared by every accepted connection.
 pub struct ConnectionSettings {
@@ -32,10 +63,15 @@ pub struct ConnectionSettings {
     closing_builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Duration,
+    limits: Limits,
 }
 
 impl ConnectionSettings {
-    pub fn new(config: &ListenerConfig, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+    pub fn new(
+        config: &ListenerConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        limits: Limits,
+    ) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         let max_head = (config.max_header_bytes.0 as usize).saturating_mul(HARD_LIMIT_FACTOR);
         builder
@@ -55,6 +91,7 @@ impl ConnectionSettings {
             closing_builder,
             tls: tls.map(TlsAcceptor::from),
             handshake_timeout: config.header_read_timeout,
+            limits,
         }
     }
 }
@@ -165,23 +202,35 @@ impl Accept<'_> {
         let mut backoff = AcceptBackoff::default();
         tokio::pin!(end);
         loop {
-            let (stream, addr) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(pair) => { backoff.reset(); pair }
-                    Err(e) => { backoff.wait(&e).await; continue; }
-                },
+            // Beyond `max_connections`, new connections wait in the kernel's
+            // backlog until a connection ends (and are refused once it is full).
+            let place = tokio::select! {
+                place = self.settings.limits.connections.acquire() => place,
                 // Reaps finished connections as they end, so the set holds
                 // only live ones.
                 Some(_) = connections.join_next() => continue,
                 _ = &mut end => return,
             };
+            let (stream, addr) = loop {
+                tokio::select! {
+                    accepted = self.listener.accept() => match accepted {
+                        Ok(pair) => { backoff.reset(); break pair; }
+                        Err(e) => backoff.wait(&e).await,
+                    },
+                    Some(_) = connections.join_next() => {}
+                    _ = &mut end => return,
+                }
+            };
             let _ = stream.set_nodelay(true);
             let guard = ConnectionGuard {
                 watcher: graceful.watcher(),
                 closing,
+                _place: place,
             };
             let tls = self.settings.tls.is_some();
-            let service = ProxyService::new(self.proxy.clone(), ClientSide::new(addr, tls));
+            let proxy = ProxyService::new(self.proxy.clone(), ClientSide::new(addr, tls));
+            let admission = AdmissionLayer::new(self.settings.limits.requests.clone());
+            let service = TowerToHyperService::new(admission.layer(proxy));
             let settings = self.settings.clone();
             // Separate tasks for plain and TLS connections keep each task's
             // future (its memory while a connection idles) as small as it can be.
@@ -194,18 +243,19 @@ impl Accept<'_> {
     }
 }
 
-/// What each connection task holds of the listener's shutdown: the graceful
-/// watcher (stop taking requests), and whether it was accepted during the
-/// shutdown delay.
+/// What each connection task holds of the listener: the graceful watcher
+/// (stop taking requests), whether it was accepted during the shutdown
+/// delay, and its place under `max_connections`.
 struct ConnectionGuard {
     watcher: Watcher,
     closing: bool,
+    _place: Permit,
 }
 
 async fn serve_plain(
     stream: TcpStream,
     settings: Arc<ConnectionSettings>,
-    service: ProxyService,
+    service: ConnectionService,
     guard: ConnectionGuard,
 ) {
     serve_stream(stream, &settings, service, guard).await;
@@ -214,7 +264,7 @@ async fn serve_plain(
 async fn serve_tls(
     stream: TcpStream,
     settings: Arc<ConnectionSettings>,
-    service: ProxyService,
+    service: ConnectionService,
     guard: ConnectionGuard,
 ) {
     let Some(acceptor) = &settings.tls else {
@@ -235,12 +285,14 @@ async fn serve_tls(
 async fn serve_stream<S>(
     stream: S,
     settings: &ConnectionSettings,
-    service: ProxyService,
+    service: ConnectionService,
     guard: ConnectionGuard,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let ConnectionGuard { watcher, closing } = guard;
+    let ConnectionGuard {
+        watcher, closing, ..
+    } = guard;
     let builder = if closing {
         &settings.closing_builder
     } else {

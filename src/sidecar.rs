@@ -3,20 +3,24 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Admin};
 use crate::config::Config;
-use crate::context::RouteTable;
 use crate::metrics::{DropCounters, Metrics};
 use crate::proxy::{Proxy, ProxyParts};
 use crate::readiness::Readiness;
 use crate::redact::Redactor;
-use crate::server::{self, ConnectionSettings};
-use crate::sinks::{AccessLog, MetricsSink, SentrySink, Sinks, SpanSink};
+use crate::reload::{ReloadOutcome, ReloadParts, Reloader};
+use crate::server::{self, ConnectionSettings, Limits};
+use crate::settings::{Foundation, Settings};
+use crate::telemetry::logging::LogControl;
 use crate::telemetry::{SentryClient, TracePipeline, TracePipelineError};
 use crate::tls::{self, TlsError};
 use crate::upstream;
@@ -40,6 +44,11 @@ pub struct Extras {
     pub log_drops: Option<crate::telemetry::logging::LogDrops>,
     /// JSON log writers the access log writes its lines to directly.
     pub access_writers: Vec<tracing_appender::non_blocking::NonBlocking>,
+    /// The file the configuration came from: with it, SIGHUP and `POST
+    /// /reload` reload it.
+    pub config_path: Option<PathBuf>,
+    /// The log filter a reload changes.
+    pub log_control: Option<LogControl>,
 }
 
 /// A running sidecar.
@@ -49,6 +58,7 @@ pub struct Sidecar {
     readiness: Arc<Readiness>,
     stop_accepting: watch::Sender<bool>,
     traces: Option<Arc<TracePipeline>>,
+    reloader: Option<Arc<Reloader>>,
     done: JoinHandle<()>,
 }
 
@@ -68,11 +78,10 @@ impl Sidecar {
     }
 
     /// As [`start`](Self::start), with parts built by the caller: `main`
-    /// passes its log writers' drop counters, the demo a tracer provider that
-    /// keeps spans in memory.
+    /// passes its log writers and the configuration file to reload from,
+    /// the demo a trace pipeline that keeps spans in memory.
     pub async fn start_with(config: Config, extras: Extras) -> Result<Self, StartError> {
         let client = upstream::client(&config.upstream)?;
-        let redactor = Arc::new(Redactor::new(&config.sentry));
         let traces = extras.traces.map(Arc::new);
         let drops = Arc::new(DropCounters {
             spans: traces
@@ -84,41 +93,44 @@ impl Sidecar {
         if let Some(log_drops) = extras.log_drops {
             let _ = drops.logs.set(log_drops);
         }
-        let routes = RouteTable::new(&config.metrics.routes);
-        let metrics = Arc::new(Metrics::new(
-            &routes,
-            config.metrics.max_models,
-            drops.clone(),
-        ));
+        let metrics = Arc::new(Metrics::new(config.metrics.max_models, drops.clone()));
+        let foundation = Foundation {
+            metrics: metrics.clone(),
+            traces: traces.clone(),
+            access_writers: extras.access_writers,
+            cutting: Arc::new(AtomicBool::new(false)),
+        };
+        let redactor = Arc::new(Redactor::new(&config.sentry));
         let sentry = SentryClient::start(&config, redactor.clone(), drops.sentry_events.clone())
             .map(Arc::new);
-        let mut sinks = Sinks::new().with(MetricsSink::new(metrics.clone()));
-        if let Some(client) = &sentry {
-            sinks = sinks.with(SentrySink::new(&config, client.clone(), redactor.clone()));
-        }
-        if let Some(traces) = &traces {
-            sinks = sinks.with(SpanSink::new(traces.clone()));
-        }
-        if config.logging.access_log {
-            sinks = sinks.with(AccessLog::new(
-                redactor.clone(),
-                extras.access_writers.clone(),
-            ));
-        }
+        let settings = Settings::build(&config, &foundation, redactor, sentry.as_ref());
+        let settings = Arc::new(ArcSwap::from_pointee(settings));
+        let sentry = Arc::new(Mutex::new(sentry));
         let parts = ProxyParts {
             client,
-            routes,
             traces: traces.clone(),
-            in_flight: metrics.http.in_flight_gauges(),
-            redactor,
-            sinks,
+            settings: settings.clone(),
+            cutting: foundation.cutting.clone(),
         };
-        let proxy = Arc::new(Proxy::new(&config, parts));
+        let proxy = Arc::new(Proxy::new(&config.upstream.url, parts));
+        let limits = Limits::new(&config.listener);
+        let reloader = extras.config_path.map(|path| {
+            let parts = ReloadParts {
+                settings,
+                foundation,
+                sentry: sentry.clone(),
+                sentry_drops: drops.sentry_events.clone(),
+                limits: limits.clone(),
+                logs: extras.log_control,
+                metrics: metrics.reloads.clone(),
+            };
+            Arc::new(Reloader::new(path, config.clone(), parts))
+        });
         let tls = match &config.listener.tls {
             Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
             None => None,
         };
-        let settings = Arc::new(ConnectionSettings::new(&config.listener, tls));
+        let connection_settings = Arc::new(ConnectionSettings::new(&config.listener, tls, limits));
 
         let listener = server::bind(config.listener.address, "listener").await?;
         let admin_listener = server::bind(config.admin.address, "admin").await?;
@@ -151,17 +163,19 @@ impl Sidecar {
             readiness: readiness.clone(),
             metrics: metrics.clone(),
             token: config.admin.token.clone(),
+            reloader: reloader.clone(),
         });
         let admin_task = tokio::spawn(admin::serve(admin_listener, admin, admin_stopping));
 
         let drain = server::Drain::new(&config.listener);
         let flush = traces.clone();
         let done = tokio::spawn(async move {
-            server::serve(listener, settings, proxy, accepting, drain).await;
+            server::serve(listener, connection_settings, proxy, accepting, drain).await;
             if let Some(traces) = flush {
                 traces.shutdown().await;
             }
-            if let Some(sentry) = sentry {
+            let running_sentry = sentry.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(sentry) = running_sentry {
                 // Blocks for at most the shutdown timeout: keep it off the runtime's threads.
                 let _ = tokio::task::spawn_blocking(move || sentry.close()).await;
             }
@@ -176,6 +190,7 @@ impl Sidecar {
             readiness,
             stop_accepting,
             traces,
+            reloader,
             done,
         })
     }
@@ -186,6 +201,15 @@ impl Sidecar {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Reloads the configuration from its file (see [`reload`](crate::reload)),
+    /// off the runtime's worker threads; `None` without a file.
+    pub async fn reload(&self) -> Option<ReloadOutcome> {
+        let reloader = self.reloader.clone()?;
+        tokio::task::spawn_blocking(move || reloader.reload())
+            .await
+            .ok()
     }
 
     /// The trace pipeline, when tracing is on.

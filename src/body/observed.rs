@@ -121,6 +121,7 @@ mod tests {
     use http::{HeaderMap, Method, Version};
     use http_body_util::BodyExt;
 
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
     use super::*;
@@ -182,9 +183,14 @@ mod tests {
     fn observed(
         frames: Vec<Result<Frame<Bytes>, TestError>>,
         announces_end: bool,
-    ) -> (ObservedBody<Scripted>, Collected, Arc<Recording>) {
+    ) -> (ObservedBody<Scripted>, Collected, Arc<AtomicBool>) {
         let collected = Collected::default();
-        let recording = Arc::new(Recording::new(collected.clone(), Vec::new()));
+        let cutting = Arc::new(AtomicBool::new(false));
+        let recording = Arc::new(Recording::new(
+            collected.clone(),
+            Vec::new(),
+            cutting.clone(),
+        ));
         let exchange = Exchange {
             correlation_id: CorrelationId::generate(),
             method: Method::GET,
@@ -199,13 +205,13 @@ mod tests {
             genai: None,
             request_headers: None,
         };
-        let mut recorder = Recorder::new(exchange, recording.clone());
+        let mut recorder = Recorder::new(exchange, recording);
         recorder.responding(200);
         let body = Scripted {
             frames: frames.into(),
             announces_end,
         };
-        (ObservedBody::new(body, recorder), collected, recording)
+        (ObservedBody::new(body, recorder), collected, cutting)
     }
 
     fn records(c: &Collected) -> Vec<(Outcome, u16, u64)> {
@@ -252,9 +258,9 @@ mod tests {
 
     #[tokio::test]
     async fn dropped_by_the_shutdown_cut_is_a_drain_timeout() {
-        let (mut body, c, recording) = observed(vec![data("ab"), data("cd")], false);
+        let (mut body, c, cutting) = observed(vec![data("ab"), data("cd")], false);
         body.frame().await.unwrap().unwrap();
-        recording.start_cutting();
+        cutting.store(true, std::sync::atomic::Ordering::Relaxed);
         drop(body);
         let cut = Outcome::ResponseBodyError(ProxyErrorKind::DrainTimeout);
         assert_eq!(records(&c), vec![(cut, 200, 2)]);

@@ -30,7 +30,7 @@ pub use secret::{Secret, SentryDsn};
 pub use types::{ByteSize, HeaderNameValue, StatusRange, UpstreamUrl};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listener: ListenerConfig,
@@ -47,7 +47,7 @@ pub struct Config {
 }
 
 /// `[listener]`: where clients connect.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenerConfig {
     /// Where clients connect. Default `0.0.0.0:8080`; `:PORT` and host names
@@ -74,10 +74,19 @@ pub struct ListenerConfig {
     /// Time a client has to send a complete HTTP/1 request head. Default `30s`.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Most client connections open at once; beyond it new connections wait
+    /// in the kernel's backlog. Unset (default): unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// Most exchanges in flight at once (to the end of their response
+    /// bodies); beyond it requests get 503 with `Retry-After`. Unset
+    /// (default): unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// PEM files for the TLS listener.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// Certificate chain, PEM, leaf first.
@@ -87,7 +96,7 @@ pub struct TlsFiles {
 }
 
 /// `[upstream]`: the unmodified backend.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamConfig {
     /// Base URL, `http` or `https`. Default `http://127.0.0.1:11434`.
@@ -114,7 +123,7 @@ pub struct UpstreamConfig {
 }
 
 /// `[admin]`: the separate listener for health and metrics.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Default `127.0.0.1:9090`: loopback, so nothing is exposed by accident.
@@ -126,7 +135,7 @@ pub struct AdminConfig {
 }
 
 /// `[service]`: the identity put on spans, logs and Sentry events.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceConfig {
     /// `service.name`. Default `otel-sidecar`.
@@ -142,7 +151,7 @@ pub struct ServiceConfig {
 }
 
 /// `[correlation]`: the request id every signal carries.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorrelationConfig {
     /// Header set on the upstream request and on the response. Default `X-Correlation-ID`.
@@ -152,7 +161,7 @@ pub struct CorrelationConfig {
 }
 
 /// `[tracing]`: spans over OTLP.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TracingConfig {
     /// Default `true`. `OTEL_SDK_DISABLED=true` turns it off.
@@ -178,7 +187,7 @@ pub enum Sampler {
 }
 
 /// `[tracing.otlp]`: where spans go.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpConfig {
     /// Default `http://127.0.0.1:4317` (gRPC). For `http/protobuf` use port 4318.
@@ -203,7 +212,7 @@ pub enum OtlpProtocol {
 }
 
 /// `[metrics]`: how requests are grouped into the bounded `handler` label.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Checked in order; the first match names the handler, else `other`.
@@ -213,7 +222,7 @@ pub struct MetricsConfig {
 }
 
 /// One route: exactly one of `path` (exact match) or `prefix`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -224,7 +233,7 @@ pub struct RouteConfig {
 }
 
 /// `[logging]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     /// A level or `tracing` directives. Default `info`; `RUST_LOG` overrides.
@@ -245,7 +254,7 @@ pub enum LogFormat {
 }
 
 /// `[sentry]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SentryConfig {
     /// Empty: Sentry off.
@@ -271,7 +280,7 @@ pub struct SentryConfig {
 }
 
 /// `[genai]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GenAiConfig {
     /// Ollama and OpenAI-compatible routes get GenAI telemetry. Default `true`.
@@ -279,7 +288,7 @@ pub struct GenAiConfig {
 }
 
 /// `[runtime]`: the Tokio runtime.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Worker threads; 0 (default) means the CPUs this process may run on.
@@ -297,6 +306,8 @@ impl Default for ListenerConfig {
             max_headers: DEFAULT_MAX_HEADERS,
             max_request_body: None,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: None,
+            max_concurrent_requests: None,
         }
     }
 }

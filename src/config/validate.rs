@@ -21,6 +21,20 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
             return fail(key, format!("must be between 0 and 1, got {value}"));
         }
     }
+    for (key, limit) in [
+        ("listener.max_connections", config.listener.max_connections),
+        (
+            "listener.max_concurrent_requests",
+            config.listener.max_concurrent_requests,
+        ),
+    ] {
+        if limit == Some(0) {
+            return fail(
+                key,
+                "must be at least 1; remove the key for no limit".into(),
+            );
+        }
+    }
     if config.listener.max_headers == 0 {
         return fail("listener.max_headers", "must be at least 1".into());
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use opentelemetry_sdk::trace::Sampler;
 
 use crate::telemetry::TracePipeline;
 
@@ -129,11 +130,12 @@ impl ExchangeTrace {
 /// client's valid `traceparent`); `facts` is read only for a sampled exchange.
 pub fn start_server(
     traces: &TracePipeline,
+    sampler: &Sampler,
     parent: Option<&SpanContext>,
     route: &str,
     facts: impl FnOnce() -> SpanFacts,
 ) -> ExchangeTrace {
-    let decision = traces.decide(parent, route);
+    let decision = traces.decide(sampler, parent, route);
     ExchangeTrace {
         trace_id: decision.trace_id,
         server_span_id: decision.span_id,

@@ -29,22 +29,19 @@ pub struct Recording {
     sink: Box<dyn Sink>,
     /// By handler index.
     in_flight: Box<[Gauge]>,
-    cutting: AtomicBool,
+    /// Set when the shutdown's drain timeout cuts what is still running:
+    /// an exchange dropped unfinished then was cut, not left by its client.
+    /// Shared by the recordings of every configuration a reload made.
+    cutting: Arc<AtomicBool>,
 }
 
 impl Recording {
-    pub fn new(sink: impl Sink + 'static, in_flight: Vec<Gauge>) -> Self {
+    pub fn new(sink: impl Sink + 'static, in_flight: Vec<Gauge>, cutting: Arc<AtomicBool>) -> Self {
         Self {
             sink: Box::new(sink),
             in_flight: in_flight.into_boxed_slice(),
-            cutting: AtomicBool::new(false),
+            cutting,
         }
-    }
-
-    /// From now on, an exchange dropped unfinished was cut by the shutdown's
-    /// drain timeout, not left by its client.
-    pub fn start_cutting(&self) {
-        self.cutting.store(true, Ordering::Relaxed);
     }
 
     fn in_flight(&self, handler: usize) -> Option<&Gauge> {

@@ -13,7 +13,7 @@ use super::buckets;
 use super::labels::*;
 use super::status_table::StatusTable;
 use crate::context::RouteTable;
-use crate::error::ProxyErrorKind;
+use crate::error::{ErrorSide, ProxyErrorKind};
 use crate::exchange::KnownMethod;
 
 type Timing = HistogramWithExemplars<TraceExemplar>;
@@ -40,8 +40,17 @@ pub struct HandlerHandles {
     pub in_flight: Gauge,
     sizes: OnceLock<(Histogram, Histogram)>,
     upstream_by_status: StatusTable<Timing>,
-    errors: [OnceLock<Counter>; ERROR_KINDS.len()],
+    /// By `ProxyErrorKind as usize`: `upstream_errors_total` for the
+    /// upstream's failures, `sidecar_proxy_errors_total` for the rest.
+    errors: [OnceLock<Counter>; ProxyErrorKind::COUNT],
     labels: HandlerLabels,
+}
+
+/// The handles of one route table: rebuilt when a reload changes the routes,
+/// against the same families, so series of unchanged routes continue.
+pub struct HttpHandles {
+    routes: Vec<RouteHandles>,
+    handlers: Vec<HandlerHandles>,
 }
 
 type TimingFamily<L> = Family<L, Timing, fn() -> Timing>;
@@ -55,29 +64,30 @@ pub struct HttpMetrics {
     response_size: SizeFamily,
     upstream_duration: TimingFamily<UpstreamLabels>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
-    routes: Vec<RouteHandles>,
-    handlers: Vec<HandlerHandles>,
+    proxy_errors: Family<UpstreamErrorLabels, Counter>,
+    in_flight: Family<HandlerLabels, Gauge>,
 }
 
-/// The upstream-side kinds, in the order `errors` is indexed; created up
-/// front so `rate()` over them starts from zero rather than from absence.
-const ERROR_KINDS: [ProxyErrorKind; 7] = [
-    ProxyErrorKind::Connect,
-    ProxyErrorKind::ConnectTimeout,
-    ProxyErrorKind::Tls,
-    ProxyErrorKind::Timeout,
-    ProxyErrorKind::Reset,
-    ProxyErrorKind::Protocol,
-    ProxyErrorKind::IdleTimeout,
-];
-
-impl HttpMetrics {
+impl HttpHandles {
     /// Each handler's in-flight gauge, by handler index.
     pub fn in_flight_gauges(&self) -> Vec<Gauge> {
         self.handlers.iter().map(|h| h.in_flight.clone()).collect()
     }
 
-    pub fn register(registry: &mut Registry, routes: &RouteTable) -> Self {
+    /// The handles of a handler (by its route-table index).
+    pub fn handler(&self, index: usize) -> &HandlerHandles {
+        &self.handlers[index.min(self.handlers.len() - 1)]
+    }
+
+    /// The handles of a `(method, handler)` pair.
+    pub fn route(&self, method: KnownMethod, handler_index: usize) -> &RouteHandles {
+        let handlers = self.handlers.len();
+        &self.routes[method.index() * handlers + handler_index.min(handlers - 1)]
+    }
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         let duration: TimingFamily<RequestLabels> = Family::new_with_constructor(timing);
         let first_byte: TimingFamily<RouteLabels> = Family::new_with_constructor(timing);
@@ -86,6 +96,7 @@ impl HttpMetrics {
         let response_size: SizeFamily = Family::new_with_constructor(sizes);
         let upstream_duration: TimingFamily<UpstreamLabels> = Family::new_with_constructor(timing);
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        let proxy_errors = Family::<UpstreamErrorLabels, Counter>::default();
 
         registry.register(
             "http_requests",
@@ -127,7 +138,27 @@ impl HttpMetrics {
             "Failed upstream exchanges, by error type",
             upstream_errors.clone(),
         );
+        registry.register(
+            "sidecar_proxy_errors",
+            "Exchanges the proxy ended itself, not the upstream (overloaded, \
+             request_too_large, headers_too_large, bad_request, drain_timeout, internal)",
+            proxy_errors.clone(),
+        );
+        Self {
+            requests,
+            duration,
+            first_byte,
+            request_size,
+            response_size,
+            upstream_duration,
+            upstream_errors,
+            proxy_errors,
+            in_flight,
+        }
+    }
 
+    /// Handles for the handlers of `routes`.
+    pub fn handles(&self, routes: &RouteTable) -> HttpHandles {
         let handlers = routes
             .handlers()
             .map(|h| {
@@ -135,7 +166,7 @@ impl HttpMetrics {
                     handler: h.name.clone(),
                 };
                 HandlerHandles {
-                    in_flight: in_flight.get_or_create_owned(&labels),
+                    in_flight: self.in_flight.get_or_create_owned(&labels),
                     sizes: OnceLock::new(),
                     upstream_by_status: StatusTable::new(),
                     errors: Default::default(),
@@ -156,29 +187,7 @@ impl HttpMetrics {
                 labels: RouteLabels { method, handler },
             })
             .collect();
-        Self {
-            requests,
-            duration,
-            first_byte,
-            request_size,
-            response_size,
-            upstream_duration,
-            upstream_errors,
-            routes,
-            handlers,
-        }
-    }
-
-    /// The handles of a handler (by its route-table index).
-    pub fn handler(&self, index: usize) -> &HandlerHandles {
-        &self.handlers[index.min(self.handlers.len() - 1)]
-    }
-
-    /// The handles of a `(method, handler)` pair.
-    pub fn route(&self, method: KnownMethod, handler_index: usize) -> &RouteHandles {
-        let method_index = method.index();
-        let handlers = self.handlers.len();
-        &self.routes[method_index * handlers + handler_index.min(handlers - 1)]
+        HttpHandles { routes, handlers }
     }
 
     /// `http_requests_total` and `http_request_duration_seconds` for one status.
@@ -223,19 +232,18 @@ impl HttpMetrics {
         })
     }
 
-    /// The `upstream_errors_total` counter of an upstream-side kind.
-    pub fn upstream_error<'a>(
-        &self,
-        handler: &'a HandlerHandles,
-        kind: ProxyErrorKind,
-    ) -> Option<&'a Counter> {
-        let index = ERROR_KINDS.iter().position(|k| *k == kind)?;
-        Some(handler.errors[index].get_or_init(|| {
-            self.upstream_errors
-                .get_or_create_owned(&UpstreamErrorLabels {
-                    handler: handler.labels.handler.clone(),
-                    error_type: kind.as_str(),
-                })
-        }))
+    /// The counter of a failure: `upstream_errors_total` for the
+    /// upstream's, `sidecar_proxy_errors_total` for the proxy's own.
+    pub fn error<'a>(&self, handler: &'a HandlerHandles, kind: ProxyErrorKind) -> &'a Counter {
+        handler.errors[kind as usize].get_or_init(|| {
+            let family = match kind.side() {
+                ErrorSide::Upstream => &self.upstream_errors,
+                ErrorSide::Downstream | ErrorSide::Internal => &self.proxy_errors,
+            };
+            family.get_or_create_owned(&UpstreamErrorLabels {
+                handler: handler.labels.handler.clone(),
+                error_type: kind.as_str(),
+            })
+        })
     }
 }

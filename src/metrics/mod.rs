@@ -18,11 +18,9 @@ use std::sync::Arc;
 use prometheus_client::registry::Registry;
 
 pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
-pub use http::{HttpMetrics, RouteHandles};
+pub use http::{HttpHandles, HttpMetrics, RouteHandles};
 pub use labels::TraceExemplar;
-pub use sidecar::DropCounters;
-
-use crate::context::RouteTable;
+pub use sidecar::{DropCounters, ReloadMetrics};
 
 /// The content type of the OpenMetrics text exposition.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -33,18 +31,20 @@ pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
     pub genai: GenAiMetrics,
+    pub reloads: ReloadMetrics,
 }
 
 impl Metrics {
-    pub fn new(routes: &RouteTable, max_models: usize, drops: Arc<DropCounters>) -> Self {
+    pub fn new(max_models: usize, drops: Arc<DropCounters>) -> Self {
         let mut registry = Registry::default();
-        let http = HttpMetrics::register(&mut registry, routes);
+        let http = HttpMetrics::register(&mut registry);
         let genai = GenAiMetrics::register(&mut registry, max_models);
-        sidecar::register(&mut registry, drops);
+        let reloads = sidecar::register(&mut registry, drops);
         Self {
             registry,
             http,
             genai,
+            reloads,
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -52,7 +52,55 @@ impl Collector for DropCollector {
     }
 }
 
-pub fn register(registry: &mut Registry, drops: Arc<DropCounters>) {
+/// Configuration reloads: how many, how they went, and when the last good one was.
+#[derive(Clone)]
+pub struct ReloadMetrics {
+    reloads: Family<[(&'static str, &'static str); 1], Counter>,
+    last_success: Gauge<f64, AtomicU64>,
+}
+
+impl ReloadMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            reloads: Family::default(),
+            last_success: Gauge::default(),
+        };
+        for result in ["success", "failure"] {
+            let _ = metrics.reloads.get_or_create(&[("result", result)]);
+        }
+        // As Prometheus' own: the start is the first good load.
+        metrics.mark_loaded();
+        registry.register(
+            "sidecar_config_reloads",
+            "Configuration reloads (SIGHUP, POST /reload), by result",
+            metrics.reloads.clone(),
+        );
+        registry.register(
+            "sidecar_config_last_reload_success_timestamp_seconds",
+            "When the running configuration was loaded (start or last good reload), in Unix seconds",
+            metrics.last_success.clone(),
+        );
+        metrics
+    }
+
+    pub fn succeeded(&self) {
+        self.reloads.get_or_create(&[("result", "success")]).inc();
+        self.mark_loaded();
+    }
+
+    fn mark_loaded(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.last_success.set(now);
+    }
+
+    pub fn failed(&self) {
+        self.reloads.get_or_create(&[("result", "failure")]).inc();
+    }
+}
+
+pub fn register(registry: &mut Registry, drops: Arc<DropCounters>) -> ReloadMetrics {
     registry.register_collector(Box::new(DropCollector(drops)));
     let build = Family::<[(&'static str, &'static str); 1], Gauge>::default();
     build
@@ -63,4 +111,5 @@ pub fn register(registry: &mut Registry, drops: Arc<DropCounters>) {
         "Always 1; the labels describe the running build",
         build,
     );
+    ReloadMetrics::register(registry)
 }

@@ -27,6 +27,11 @@ pub fn error_response(
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if kind == ProxyErrorKind::Overloaded {
+        // A second: long enough for streams to end, short enough not to
+        // idle a client that a retry would serve.
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     headers.insert(
         correlation_header.clone(),
         correlation_id.header_value().clone(),

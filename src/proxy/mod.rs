@@ -9,6 +9,7 @@
 //! 5. **complete**: when the body ends, errors or is dropped, the recorder writes one
 //!    [`Completion`](crate::exchange::Completion) to the sinks.
 
+pub mod admission;
 mod error_response;
 mod forward;
 mod headers;
@@ -21,119 +22,100 @@ pub use forward::Target;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use http::uri::PathAndQuery;
-use http::{header, HeaderName, Request, Response, StatusCode};
+use http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::{ObservedBody, RequestBody, ResponseBody};
-use crate::config::Config;
+use crate::config::UpstreamUrl;
 use crate::context::exchange_trace::{self, SpanFacts};
-use crate::context::{baggage, trace_context, CorrelationId, RouteTable};
+use crate::context::{baggage, trace_context, CorrelationId};
 use crate::error::{classify_upstream, ProxyError, ProxyErrorKind};
-use crate::exchange::{
-    exchange_event, ClientSide, Exchange, KnownMethod, Recorder, Recording, RequestStats,
-};
+use crate::exchange::{exchange_event, ClientSide, Exchange, KnownMethod, Recorder, RequestStats};
 use crate::genai::{GenAiRoute, ResponseTap};
-use crate::redact::Redactor;
-use crate::sinks::Sinks;
+use crate::settings::Settings;
 use crate::telemetry::TracePipeline;
 use crate::upstream::UpstreamClient;
 
 /// The body of every response the proxy sends.
 pub type ProxyBody = ObservedBody<ResponseBody>;
 
-/// Everything shared by all exchanges, built once at start-up.
+/// Everything shared by all exchanges.
 pub struct Proxy {
     target: Target,
     client: UpstreamClient,
-    routes: RouteTable,
-    correlation_header: HeaderName,
-    correlation_accept: Vec<HeaderName>,
-    response_timeout: Duration,
-    idle_timeout: Option<Duration>,
-    max_header_bytes: usize,
-    max_headers: usize,
-    max_request_body: Option<u64>,
     traces: Option<Arc<TracePipeline>>,
-    redactor: Arc<Redactor>,
-    recording: Arc<Recording>,
     /// The upstream host, shared by every client span.
     upstream_host: Arc<str>,
-    genai_enabled: bool,
-    /// Sentry events describe the request's headers: keep them when Sentry is on.
-    keep_headers: bool,
+    /// What a reload may change; loaded once per exchange.
+    settings: Arc<ArcSwap<Settings>>,
+    /// The shutdown's drain timeout is cutting what still runs.
+    cutting: Arc<AtomicBool>,
 }
 
-/// What the proxy is built from besides the configuration.
+/// What the proxy is built from besides the upstream's URL.
 pub struct ProxyParts {
     pub client: UpstreamClient,
-    pub routes: RouteTable,
     pub traces: Option<Arc<TracePipeline>>,
-    /// Each handler's in-flight gauge, by handler index.
-    pub in_flight: Vec<prometheus_client::metrics::gauge::Gauge>,
-    pub redactor: Arc<Redactor>,
-    pub sinks: Sinks,
+    pub settings: Arc<ArcSwap<Settings>>,
+    pub cutting: Arc<AtomicBool>,
 }
 
 impl Proxy {
-    /// The shutdown is about to cut the exchanges still running.
-    pub fn start_cutting(&self) {
-        self.recording.start_cutting();
-    }
-
-    pub fn new(config: &Config, parts: ProxyParts) -> Self {
+    pub fn new(upstream: &UpstreamUrl, parts: ProxyParts) -> Self {
         Self {
-            target: Target::new(&config.upstream.url),
+            target: Target::new(upstream),
             client: parts.client,
-            routes: parts.routes,
-            correlation_header: config.correlation.header.0.clone(),
-            correlation_accept: config
-                .correlation
-                .accept
-                .iter()
-                .map(|h| h.0.clone())
-                .collect(),
-            response_timeout: config.upstream.response_timeout,
-            idle_timeout: config.upstream.idle_timeout,
-            max_header_bytes: config.listener.max_header_bytes.0 as usize,
-            max_headers: config.listener.max_headers,
-            max_request_body: config.listener.max_request_body.map(|b| b.0),
             traces: parts.traces,
-            redactor: parts.redactor,
-            recording: Arc::new(Recording::new(parts.sinks, parts.in_flight)),
-            upstream_host: Arc::from(config.upstream.url.host()),
-            genai_enabled: config.genai.enabled,
-            keep_headers: config.sentry.dsn.is_set(),
+            upstream_host: Arc::from(upstream.host()),
+            settings: parts.settings,
+            cutting: parts.cutting,
         }
     }
 
-    async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
-        let exchange = self.start_exchange(&req, &client);
-        let mut recorder = Recorder::new(exchange, self.recording.clone());
+    /// The shutdown is about to cut the exchanges still running: recorders
+    /// dropped from now on record a cut, not a client that left.
+    pub fn start_cutting(&self) {
+        self.cutting.store(true, Ordering::Relaxed);
+    }
 
-        if let Err(kind) = self.check_limits(&req) {
-            return self.reply_error(recorder, ProxyError::bare(kind));
+    async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
+        let settings = self.settings.load_full();
+        let exchange = self.start_exchange(&settings, &req, &client);
+        let mut recorder = Recorder::new(exchange, settings.recording.clone());
+
+        if req.extensions().get::<admission::Shed>().is_some() {
+            let overloaded = ProxyError::bare(ProxyErrorKind::Overloaded);
+            return self.reply_error(&settings, recorder, overloaded);
+        }
+        if let Err(kind) = check_limits(&settings, &req) {
+            return self.reply_error(&settings, recorder, ProxyError::bare(kind));
         }
 
         let upgrade =
             headers::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let stats = Arc::new(RequestStats::default());
         recorder.set_request_stats(stats.clone());
-        let outbound = self.outbound(&mut recorder, &req, upgrade.is_some());
+        let outbound = self.outbound(&settings, &mut recorder, &req, upgrade.is_some());
         let upstream_req = match forward::upstream_request(
             req,
             &self.target,
             &client,
             outbound,
-            self.max_request_body,
+            settings.max_request_body,
             stats.clone(),
         ) {
             Ok(r) => r,
             Err(e) => {
-                return self.reply_error(recorder, ProxyError::new(ProxyErrorKind::BadRequest, e))
+                let error = ProxyError::new(ProxyErrorKind::BadRequest, e);
+                return self.reply_error(&settings, recorder, error);
             }
         };
 
@@ -141,7 +123,7 @@ impl Proxy {
         let sent = Instant::now();
         recorder.upstream_sent(sent);
         let call = self.call_upstream(upstream_req, replay, &mut recorder, &stats);
-        let mut response = match tokio::time::timeout(self.response_timeout, call).await {
+        let mut response = match tokio::time::timeout(settings.response_timeout, call).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
                 let kind = if stats.too_large() {
@@ -149,9 +131,12 @@ impl Proxy {
                 } else {
                     classify_upstream(&e)
                 };
-                return self.reply_error(recorder, ProxyError::new(kind, e));
+                return self.reply_error(&settings, recorder, ProxyError::new(kind, e));
             }
-            Err(_) => return self.reply_error(recorder, ProxyError::bare(ProxyErrorKind::Timeout)),
+            Err(_) => {
+                let timeout = ProxyError::bare(ProxyErrorKind::Timeout);
+                return self.reply_error(&settings, recorder, timeout);
+            }
         };
         recorder.upstream_responded(response.status().as_u16(), sent.elapsed());
 
@@ -161,7 +146,7 @@ impl Proxy {
             upgrade::spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response), ids);
         }
         let correlation = (
-            &self.correlation_header,
+            &settings.correlation_header,
             &recorder.exchange().correlation_id,
         );
         forward::client_response_head(&mut response, correlation, switching);
@@ -174,7 +159,7 @@ impl Proxy {
             let streaming = stats.genai().stream.unwrap_or(route.streams_by_default);
             ResponseTap::new(content_type, streaming)
         });
-        let idle_timeout = self.idle_timeout;
+        let idle_timeout = settings.idle_timeout;
         response.map(|body| {
             ObservedBody::new(ResponseBody::upstream(body, idle_timeout), recorder).with_tap(tap)
         })
@@ -210,15 +195,21 @@ impl Proxy {
     /// Decides, once, everything the exchange's signals will say about the
     /// request: correlation ID, handler, method, inbound trace context, and
     /// the trace (sampled or not).
-    fn start_exchange(&self, req: &Request<Incoming>, client: &ClientSide) -> Exchange {
+    fn start_exchange(
+        &self,
+        settings: &Settings,
+        req: &Request<Incoming>,
+        client: &ClientSide,
+    ) -> Exchange {
         let start = Instant::now();
         let (correlation_id, rejected) =
-            CorrelationId::from_headers(req.headers(), &self.correlation_accept);
-        let handler = self.routes.classify(req.uri().path()).clone();
+            CorrelationId::from_headers(req.headers(), &settings.correlation_accept);
+        let handler = settings.routes.classify(req.uri().path()).clone();
         let inbound = trace_context::inbound(req.headers());
         let trace = self.traces.as_ref().map(|traces| {
             let parent = inbound.as_ref().map(|i| &i.parent);
-            exchange_trace::start_server(traces, parent, &handler.name, || span_facts(req))
+            let sampler = &settings.sampler;
+            exchange_trace::start_server(traces, sampler, parent, &handler.name, || span_facts(req))
         });
         let exchange = Exchange {
             handler,
@@ -235,11 +226,13 @@ impl Proxy {
             correlation_id,
             inbound,
             trace,
-            genai: self
+            genai: settings
                 .genai_enabled
                 .then(|| GenAiRoute::of(req.uri().path()))
                 .flatten(),
-            request_headers: self.keep_headers.then(|| Box::new(req.headers().clone())),
+            request_headers: settings
+                .keep_headers
+                .then(|| Box::new(req.headers().clone())),
         };
         if let Some(rejected) = rejected {
             exchange_event!(
@@ -256,13 +249,17 @@ impl Proxy {
     /// Starts the client span and decides the propagation headers.
     fn outbound<'a>(
         &'a self,
+        settings: &'a Settings,
         recorder: &'a mut Recorder,
         req: &Request<Incoming>,
         upgrade: bool,
     ) -> forward::Outbound<'a> {
         if self.traces.is_some() {
             let target = recorder.exchange().target.clone();
-            let url = || self.target.full_url(&self.redactor.target(target.as_str()));
+            let url = || {
+                let path = settings.redactor.target(target.as_str());
+                self.target.full_url(&path)
+            };
             let host = self.upstream_host.clone();
             recorder.with_trace(|trace| {
                 exchange_trace::start_client(trace, host, self.target.port(), &url)
@@ -277,7 +274,7 @@ impl Proxy {
             None => inbound.map(|i| i.traceparent.clone()),
         };
         forward::Outbound {
-            correlation: (&self.correlation_header, &exchange.correlation_id),
+            correlation: (&settings.correlation_header, &exchange.correlation_id),
             baggage: baggage::merged(req.headers(), &exchange.correlation_id),
             traceparent,
             tracestate: inbound.and_then(|i| i.tracestate.clone()),
@@ -286,43 +283,61 @@ impl Proxy {
         }
     }
 
-    /// Limits checked before anything is sent upstream. hyper enforces larger
-    /// hard limits while parsing; these produce the proxy's JSON answer.
-    fn check_limits(&self, req: &Request<Incoming>) -> Result<(), ProxyErrorKind> {
-        let (bytes, count) = headers::header_block_size(req.headers());
-        if bytes > self.max_header_bytes || count > self.max_headers {
-            return Err(ProxyErrorKind::HeadersTooLarge);
-        }
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        match (self.max_request_body, declared) {
-            (Some(limit), Some(length)) if length > limit => Err(ProxyErrorKind::RequestTooLarge),
-            _ => Ok(()),
-        }
-    }
-
-    fn reply_error(&self, mut recorder: Recorder, error: ProxyError) -> Response<ProxyBody> {
+    fn reply_error(
+        &self,
+        settings: &Settings,
+        mut recorder: Recorder,
+        error: ProxyError,
+    ) -> Response<ProxyBody> {
         let exchange = recorder.exchange();
-        exchange_event!(
-            tracing::Level::WARN,
-            &exchange.log_ids(),
-            error_type = error.kind.as_str(),
-            error = %error,
-            "proxy answered with an error"
-        );
+        let ids = exchange.log_ids();
+        let error_type = error.kind.as_str();
+        // Shed requests come in floods exactly when the process is busiest:
+        // the access line records each, a warning each would add to the load.
+        if error.kind == ProxyErrorKind::Overloaded {
+            exchange_event!(
+                tracing::Level::DEBUG,
+                &ids,
+                error_type,
+                "proxy overloaded: request shed"
+            );
+        } else {
+            exchange_event!(
+                tracing::Level::WARN,
+                &ids,
+                error_type,
+                error = %error,
+                "proxy answered with an error"
+            );
+        }
         let trace_id = exchange.trace_ids().map(|(trace_id, _)| trace_id);
         let response = error_response(
             error.kind,
-            &self.correlation_header,
+            &settings.correlation_header,
             &exchange.correlation_id,
             trace_id.as_deref(),
         );
         recorder.failed(error.kind, error.chain());
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))
+    }
+}
+
+/// Limits checked before anything is sent upstream. hyper enforces larger
+/// hard limits while parsing; these produce the proxy's JSON answer.
+fn check_limits(settings: &Settings, req: &Request<Incoming>) -> Result<(), ProxyErrorKind> {
+    let (bytes, count) = headers::header_block_size(req.headers());
+    if bytes > settings.max_header_bytes || count > settings.max_headers {
+        return Err(ProxyErrorKind::HeadersTooLarge);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match (settings.max_request_body, declared) {
+        (Some(limit), Some(length)) if length > limit => Err(ProxyErrorKind::RequestTooLarge),
+        _ => Ok(()),
     }
 }
 
@@ -350,12 +365,16 @@ impl ProxyService {
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for ProxyService {
+impl tower::Service<Request<Incoming>> for ProxyService {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let proxy = self.proxy.clone();
         let client = self.client.clone();
         Box::pin(async move { Ok(proxy.handle(req, client).await) })

@@ -5,15 +5,19 @@ use std::sync::Arc;
 
 use crate::exchange::Sink;
 use crate::exchange::{Completion, GenAiCompletion};
-use crate::metrics::{Metrics, ModelLabel, OperationLabels, TokenLabels, TraceExemplar};
+use crate::metrics::{
+    HttpHandles, Metrics, ModelLabel, OperationLabels, TokenLabels, TraceExemplar,
+};
 
 pub struct MetricsSink {
     metrics: Arc<Metrics>,
+    /// The handles of the route table this sink's exchanges were classified by.
+    handles: Arc<HttpHandles>,
 }
 
 impl MetricsSink {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+    pub fn new(metrics: Arc<Metrics>, handles: Arc<HttpHandles>) -> Self {
+        Self { metrics, handles }
     }
 
     fn record_genai(&self, c: &Completion, g: &GenAiCompletion, exemplar: Option<&TraceExemplar>) {
@@ -80,7 +84,7 @@ impl Sink for MetricsSink {
                 trace_id: crate::context::trace_context::trace_id_hex(t.trace_id()),
             });
 
-        let route = http.route(e.known_method, e.handler.index);
+        let route = self.handles.route(e.known_method, e.handler.index);
         let (requests, duration) = http.by_status(route, c.status);
         requests.inc();
         duration.observe(c.duration.as_secs_f64(), exemplar.clone(), None);
@@ -89,7 +93,7 @@ impl Sink for MetricsSink {
                 .observe(first_byte.as_secs_f64(), exemplar.clone(), None);
         }
 
-        let handler = http.handler(e.handler.index);
+        let handler = self.handles.handler(e.handler.index);
         let (request_size, response_size) = http.sizes(handler);
         request_size.observe(c.bytes_in as f64);
         response_size.observe(c.bytes_out as f64);
@@ -97,11 +101,8 @@ impl Sink for MetricsSink {
             http.upstream(handler, status)
                 .observe(upstream.as_secs_f64(), exemplar.clone(), None);
         }
-        if let Some(counter) = c
-            .error_kind()
-            .and_then(|kind| http.upstream_error(handler, kind))
-        {
-            counter.inc();
+        if let Some(kind) = c.error_kind() {
+            http.error(handler, kind).inc();
         }
         if let Some(genai) = &c.genai {
             self.record_genai(c, genai, exemplar.as_ref());

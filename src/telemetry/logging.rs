@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
+use tracing_subscriber::{fmt, reload, EnvFilter, Layer, Registry};
 
 use crate::config::{LogFormat, LoggingConfig};
 
@@ -25,9 +25,30 @@ pub struct LogGuards {
     _guards: Vec<WorkerGuard>,
     drops: LogDrops,
     json_writers: Vec<NonBlocking>,
+    control: LogControl,
+}
+
+/// Changes the running filter: `logging.level` and `logging.access_log`
+/// take effect on a configuration reload (`RUST_LOG` still wins).
+#[derive(Clone)]
+pub struct LogControl {
+    handle: reload::Handle<EnvFilter, Registry>,
+}
+
+impl LogControl {
+    pub fn apply(&self, config: &LoggingConfig) -> Result<(), String> {
+        self.handle
+            .reload(filter(config))
+            .map_err(|e| format!("cannot change the log filter: {e}"))
+    }
 }
 
 impl LogGuards {
+    /// The handle a configuration reload changes the filter through.
+    pub fn control(&self) -> LogControl {
+        self.control.clone()
+    }
+
     /// The writers that take JSON lines (stdout in JSON format, and the file):
     /// the access log formats its line once and hands it to each.
     pub fn json_writers(&self) -> Vec<NonBlocking> {
@@ -164,18 +185,16 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
         }
         None => None,
     };
+    let (filter, handle) = reload::Layer::new(filter(config));
     Registry::default()
-        .with(
-            stdout_layer
-                .and_then(file_layer)
-                .with_filter(filter(config)),
-        )
+        .with(stdout_layer.and_then(file_layer).with_filter(filter))
         .try_init()
         .map_err(io::Error::other)?;
     Ok(LogGuards {
         _guards: guards,
         drops,
         json_writers,
+        control: LogControl { handle },
     })
 }
 

@@ -35,7 +35,6 @@ pub enum TracePipelineError {
 /// `Tracer`/`Span` machinery is not, because a proxy knows everything about
 /// its two spans when the exchange ends and can build them in one go.
 pub struct TracePipeline {
-    sampler: SdkSampler,
     ids: RandomIdGenerator,
     scope: InstrumentationScope,
     queue: SpanQueue,
@@ -72,7 +71,6 @@ impl TracePipeline {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         Self {
-            sampler: sampler(&config.tracing),
             ids: RandomIdGenerator::default(),
             scope,
             queue,
@@ -81,13 +79,19 @@ impl TracePipeline {
         }
     }
 
-    /// The trace id, server span id and sampling decision of a new exchange,
-    /// continuing `parent` when there is one.
-    pub fn decide(&self, parent: Option<&SpanContext>, name: &str) -> Decision {
+    /// The trace id, server span id and `sampler`'s decision for a new
+    /// exchange, continuing `parent` when there is one. The sampler is the
+    /// running settings' (a reload may change it), not the pipeline's.
+    pub fn decide(
+        &self,
+        sampler: &SdkSampler,
+        parent: Option<&SpanContext>,
+        name: &str,
+    ) -> Decision {
         let trace_id = parent.map_or_else(|| self.ids.new_trace_id(), SpanContext::trace_id);
         // Samplers read the parent from a context; only a remote parent needs one.
         let parent_cx = parent.map(|p| Context::new().with_remote_span_context(p.clone()));
-        let result = self.sampler.should_sample(
+        let result = sampler.should_sample(
             parent_cx.as_ref(),
             trace_id,
             name,
@@ -136,7 +140,8 @@ impl TracePipeline {
     }
 }
 
-fn sampler(config: &TracingConfig) -> SdkSampler {
+/// The sampler `[tracing]` names.
+pub fn sampler(config: &TracingConfig) -> SdkSampler {
     let ratio = SdkSampler::TraceIdRatioBased(config.ratio);
     match config.sampler {
         Sampler::AlwaysOn => SdkSampler::AlwaysOn,

@@ -1,0 +1,105 @@
+//! The settings a running proxy reads for each exchange, built from the
+//! configuration and swapped whole when it is reloaded. An exchange loads
+//! them once (one atomic load, `arc-swap`) and keeps that snapshot to its
+//! end, so a reload never mixes two configurations in one exchange and never
+//! touches one in flight.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use opentelemetry_sdk::trace::Sampler;
+use tracing_appender::non_blocking::NonBlocking;
+
+use crate::config::Config;
+use crate::context::RouteTable;
+use crate::exchange::Recording;
+use crate::metrics::Metrics;
+use crate::redact::Redactor;
+use crate::sinks::{AccessLog, MetricsSink, SentrySink, Sinks, SpanSink};
+use crate::telemetry::{traces, SentryClient, TracePipeline};
+
+/// Everything per exchange that a reload may change.
+pub struct Settings {
+    pub routes: RouteTable,
+    pub correlation_header: HeaderName,
+    pub correlation_accept: Vec<HeaderName>,
+    pub redactor: Arc<Redactor>,
+    /// Where this configuration's exchanges are recorded.
+    pub recording: Arc<Recording>,
+    pub sampler: Sampler,
+    pub genai_enabled: bool,
+    /// Sentry events describe the request's headers: keep them when Sentry is on.
+    pub keep_headers: bool,
+    pub response_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_request_body: Option<u64>,
+}
+
+/// What settings are built on that lives as long as the process: the
+/// registry, the trace pipeline, the log writers, the shutdown's cut flag.
+pub struct Foundation {
+    pub metrics: Arc<Metrics>,
+    pub traces: Option<Arc<TracePipeline>>,
+    pub access_writers: Vec<NonBlocking>,
+    pub cutting: Arc<AtomicBool>,
+}
+
+impl Settings {
+    /// Settings for `config`; `sentry` is the client built for it (reused
+    /// across reloads while `[sentry]` stays the same), with `redactor`'s
+    /// lists in its scrubber.
+    pub fn build(
+        config: &Config,
+        foundation: &Foundation,
+        redactor: Arc<Redactor>,
+        sentry: Option<&Arc<SentryClient>>,
+    ) -> Self {
+        let routes = RouteTable::new(&config.metrics.routes);
+        let handles = Arc::new(foundation.metrics.http.handles(&routes));
+        let mut sinks = Sinks::new().with(MetricsSink::new(
+            foundation.metrics.clone(),
+            handles.clone(),
+        ));
+        if let Some(client) = sentry {
+            sinks = sinks.with(SentrySink::new(config, client.clone(), redactor.clone()));
+        }
+        if let Some(traces) = &foundation.traces {
+            sinks = sinks.with(SpanSink::new(traces.clone()));
+        }
+        if config.logging.access_log {
+            sinks = sinks.with(AccessLog::new(
+                redactor.clone(),
+                foundation.access_writers.clone(),
+            ));
+        }
+        let recording = Recording::new(
+            sinks,
+            handles.in_flight_gauges(),
+            foundation.cutting.clone(),
+        );
+        Self {
+            routes,
+            correlation_header: config.correlation.header.0.clone(),
+            correlation_accept: config
+                .correlation
+                .accept
+                .iter()
+                .map(|h| h.0.clone())
+                .collect(),
+            redactor,
+            recording: Arc::new(recording),
+            sampler: traces::sampler(&config.tracing),
+            genai_enabled: config.genai.enabled,
+            keep_headers: sentry.is_some(),
+            response_timeout: config.upstream.response_timeout,
+            idle_timeout: config.upstream.idle_timeout,
+            max_header_bytes: config.listener.max_header_bytes.0 as usize,
+            max_headers: config.listener.max_headers,
+            max_request_body: config.listener.max_request_body.map(|b| b.0),
+        }
+    }
+}
