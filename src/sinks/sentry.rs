@@ -15,7 +15,7 @@ use http::HeaderName;
 use sentry::protocol::{self, Context, Event, Exception, Level, TraceContext, Transaction, User};
 
 use crate::config::{Config, StatusRange};
-use crate::error::ErrorSide;
+use crate::error::{ErrorSide, ProxyErrorKind};
 use crate::exchange::Sink;
 use crate::exchange::{Completion, Outcome};
 use crate::redact::Redactor;
@@ -43,10 +43,14 @@ impl SentrySink {
     }
 
     /// Reported: a configured status, or a failure on the upstream side.
+    /// Never a client that left, nor a request shed for overload: those come
+    /// in floods exactly when Sentry can help least, and the metrics count them.
     fn qualifies(&self, c: &Completion) -> bool {
-        let upstream_failure = c
-            .error_kind()
-            .is_some_and(|k| k.side() == ErrorSide::Upstream);
+        let kind = c.error_kind();
+        if kind == Some(ProxyErrorKind::Overloaded) {
+            return false;
+        }
+        let upstream_failure = kind.is_some_and(|k| k.side() == ErrorSide::Upstream);
         let reported_status = c.outcome != Outcome::ClientAbort
             && self.report_status.iter().any(|r| r.contains(c.status));
         upstream_failure || reported_status

@@ -509,3 +509,42 @@ async fn events_flow_again_when_sentry_comes_back() {
     assert!(arrived, "no event reached Sentry once it was back");
     bounded("shutdown", sidecar.stop()).await;
 }
+
+#[tokio::test]
+async fn requests_shed_for_overload_are_not_reported() {
+    let ingest = SentryIngest::start(Ingest::Accept).await;
+    let (upstream, gate) = gated_upstream().await;
+    let mut config = with_sentry(&upstream.url(), &ingest.dsn());
+    config.listener.max_concurrent_requests = Some(1);
+    let sidecar = start_sidecar(config).await;
+    let held = open_stream(get(format!("http://{}/gated/held", sidecar.proxy_addr()))).await;
+    assert_eq!(call(&sidecar, "/status/500").await.status, 503, "shed");
+    gate.add_permits(1);
+    bounded(
+        "the held stream",
+        http_body_util::BodyExt::collect(held.body),
+    )
+    .await
+    .unwrap();
+    // The same request once admitted: the upstream's 500 is reported.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = call(&sidecar, "/status/500").await.status.as_u16();
+        if status == 500 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 500);
+    sidecar.stop().await;
+    let statuses: Vec<String> = ingest
+        .events()
+        .iter()
+        .map(|e| e["tags"]["http.status_code"].to_string())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec!["\"500\"".to_owned()],
+        "only the admitted 500"
+    );
+}

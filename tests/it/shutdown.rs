@@ -4,50 +4,16 @@
 //! exchange is logged, traced and counted, and the process exits 0. A second
 //! signal ends it at once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Response;
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use tokio::sync::Semaphore;
 
 use crate::lifecycle::{signal, sigterm, wait_exit};
 use crate::metrics::value;
 use crate::otlp::OtlpReceiver;
 use crate::support::*;
-
-/// `/gated/...` streams a first line at once and the last only when the
-/// test adds a permit; every other path answers at once.
-async fn gated_upstream() -> (TestUpstream, Arc<Semaphore>) {
-    let gate = Arc::new(Semaphore::new(0));
-    let permits = gate.clone();
-    let upstream = TestUpstream::start(move |req| {
-        let gate = permits.clone();
-        async move {
-            if !req.uri().path().starts_with("/gated/") {
-                return Response::new(full("quick"));
-            }
-            let (tx, body) = channel_body();
-            tokio::spawn(async move {
-                let _ = tx
-                    .send(Bytes::from_static(b"{\"response\":\"one\"}\n"))
-                    .await;
-                if let Ok(permit) = gate.acquire().await {
-                    permit.forget();
-                    let _ = tx.send(Bytes::from_static(b"{\"done\":true}\n")).await;
-                }
-            });
-            Response::builder()
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .unwrap()
-        }
-    })
-    .await;
-    (upstream, gate)
-}
 
 fn config(upstream: &TestUpstream, receiver: &OtlpReceiver, listener: &str) -> String {
     format!(
@@ -58,16 +24,6 @@ fn config(upstream: &TestUpstream, receiver: &OtlpReceiver, listener: &str) -> S
         upstream.url(),
         receiver.endpoint()
     )
-}
-
-fn admin_address(binary: &BinaryUnderTest) -> String {
-    let lines = binary.lines.lock().unwrap();
-    let started = lines
-        .iter()
-        .find(|l| l.contains("otel-sidecar started"))
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_str(started).unwrap();
-    json["admin"].as_str().unwrap().to_owned()
 }
 
 async fn readyz(admin: &str) -> u16 {
@@ -150,7 +106,7 @@ async fn a_rolling_update_loses_no_exchange() {
         &receiver,
         "shutdown_delay = \"4s\"\ndrain_timeout = \"20s\"\n",
     ));
-    let (listener, admin) = (binary.listener.clone(), admin_address(&binary));
+    let (listener, admin) = (binary.listener.clone(), binary.admin());
     eventually_readyz(&admin, 200).await;
 
     let first = open_stream(get(format!("http://{listener}/gated/first"))).await;
@@ -327,7 +283,7 @@ async fn a_second_signal_ends_the_drain_at_once() {
             &receiver,
             "shutdown_delay = \"30s\"\ndrain_timeout = \"30s\"\n",
         ));
-        let admin = admin_address(&binary);
+        let admin = binary.admin();
         let _held = open_stream(get(format!("http://{}/gated/held", binary.listener))).await;
         signal(&binary.child, name);
         eventually_readyz(&admin, 503).await;

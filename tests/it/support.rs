@@ -293,6 +293,23 @@ impl BinaryUnderTest {
     pub fn child_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// The admin address from the JSON "otel-sidecar started" line.
+    pub fn admin(&self) -> String {
+        let lines = self.lines.lock().unwrap();
+        let started = lines
+            .iter()
+            .find(|l| l.contains("otel-sidecar started"))
+            .expect("the start line");
+        let json: serde_json::Value = serde_json::from_str(started).unwrap();
+        json["admin"].as_str().unwrap().to_owned()
+    }
+
+    /// The configuration file the binary runs with (a test may rewrite it
+    /// and reload).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("sidecar.toml")
+    }
 }
 
 impl Drop for BinaryUnderTest {
@@ -354,4 +371,43 @@ pub fn repo(path: &str) -> std::path::PathBuf {
 /// A file of the repository, as text.
 pub fn read(path: &str) -> String {
     std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `/gated/...` streams a first line at once and the last only when the
+/// test adds a permit; `/status/{code}` answers with that status; every
+/// other path answers 200 `quick` at once.
+pub async fn gated_upstream() -> (TestUpstream, Arc<tokio::sync::Semaphore>) {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let permits = gate.clone();
+    let upstream = TestUpstream::start(move |req| {
+        let gate = permits.clone();
+        async move {
+            let path = req.uri().path();
+            if let Some(code) = path.strip_prefix("/status/") {
+                return Response::builder()
+                    .status(code.parse::<u16>().unwrap_or(500))
+                    .body(full("status"))
+                    .unwrap();
+            }
+            if !path.starts_with("/gated/") {
+                return Response::new(full("quick"));
+            }
+            let (tx, body) = channel_body();
+            tokio::spawn(async move {
+                let _ = tx
+                    .send(Bytes::from_static(b"{\"response\":\"one\"}\n"))
+                    .await;
+                if let Ok(permit) = gate.acquire().await {
+                    permit.forget();
+                    let _ = tx.send(Bytes::from_static(b"{\"done\":true}\n")).await;
+                }
+            });
+            Response::builder()
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .unwrap()
+        }
+    })
+    .await;
+    (upstream, gate)
 }
