@@ -86,9 +86,9 @@ impl Proxy {
         self.cutting.store(true, Ordering::Relaxed);
     }
 
-    async fn handle(&self, mut req: Request<Incoming>, client: ClientSide) -> Response<ProxyBody> {
+    async fn handle(&self, mut req: Request<Incoming>, client: &ClientSide) -> Response<ProxyBody> {
         let settings = self.settings.load_full();
-        let exchange = self.start_exchange(&settings, &req, &client);
+        let exchange = self.start_exchange(&settings, &req, client);
         let mut recorder = Recorder::new(exchange, settings.recording.clone());
 
         if req.extensions().get::<admission::Shed>().is_some() {
@@ -107,7 +107,7 @@ impl Proxy {
         let upstream_req = match forward::upstream_request(
             req,
             &self.target,
-            &client,
+            client,
             outbound,
             settings.max_request_body,
             stats.clone(),
@@ -355,13 +355,15 @@ fn span_facts(req: &Request<Incoming>) -> SpanFacts {
 /// The per-connection service hyper calls for each request.
 #[derive(Clone)]
 pub struct ProxyService {
-    proxy: Arc<Proxy>,
-    client: ClientSide,
+    /// One `Arc` for both, since the service is cloned for every request.
+    connection: Arc<(Arc<Proxy>, ClientSide)>,
 }
 
 impl ProxyService {
     pub fn new(proxy: Arc<Proxy>, client: ClientSide) -> Self {
-        Self { proxy, client }
+        Self {
+            connection: Arc::new((proxy, client)),
+        }
     }
 }
 
@@ -375,8 +377,10 @@ impl tower::Service<Request<Incoming>> for ProxyService {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        let proxy = self.proxy.clone();
-        let client = self.client.clone();
-        Box::pin(async move { Ok(proxy.handle(req, client).await) })
+        let connection = self.connection.clone();
+        Box::pin(async move {
+            let (proxy, client) = &*connection;
+            Ok(proxy.handle(req, client).await)
+        })
     }
 }
