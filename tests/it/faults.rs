@@ -9,7 +9,6 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::lifecycle::{sigterm, wait_exit};
 use crate::metrics::{expect_value, scrape, value};
 use crate::support::*;
 
@@ -172,7 +171,7 @@ async fn a_log_disk_that_refuses_writes_loses_lines_counted_and_nothing_else() {
              [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n[logging]\nfile = \"{file}\"\n",
             upstream.url()
         );
-        let mut binary = spawn_binary(&config);
+        let binary = spawn_binary(&config);
         let admin = {
             let lines = binary.lines.lock().unwrap().clone();
             let started: serde_json::Value = serde_json::from_str(
@@ -205,10 +204,7 @@ async fn a_log_disk_that_refuses_writes_loses_lines_counted_and_nothing_else() {
             dropped >= 50.0,
             "{file}: 50 access lines that cannot be written must be counted, got {dropped}"
         );
-        sigterm(&binary.child);
-        let code = tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
-            .await
-            .unwrap();
+        let (code, _) = binary.terminate().await;
         assert_eq!(code, 0, "{file}");
     }
 }

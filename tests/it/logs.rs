@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http::Request;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-use crate::lifecycle::{sigterm, wait_exit};
 use crate::otlp::OtlpReceiver;
 use crate::support::*;
 
@@ -35,7 +34,7 @@ async fn json_logs_carry_the_exchange_ids_and_no_secrets() {
         receiver.endpoint(),
         log_file.display()
     );
-    let mut binary = spawn_binary(&config);
+    let binary = spawn_binary(&config);
     let req = Request::get(format!(
         "http://{}/api/tags?api_key=QUERYSECRET4&token=QUERYSECRET5&model=llama",
         binary.listener
@@ -56,11 +55,7 @@ async fn json_logs_carry_the_exchange_ids_and_no_secrets() {
         .unwrap();
     send(&client(), req).await;
 
-    sigterm(&binary.child);
-    let (code, binary) =
-        tokio::task::spawn_blocking(move || (wait_exit(&mut binary.child), binary))
-            .await
-            .unwrap();
+    let (code, binary) = binary.terminate().await;
     assert_eq!(code, 0);
     let spans = receiver.wait_for(2).await;
     let server = spans
@@ -136,7 +131,7 @@ async fn rust_log_overrides_the_level_and_pretty_format_is_plain_text() {
         upstream.url()
     );
     // RUST_LOG=debug beats level = "error": the start line (info) appears.
-    let mut binary = spawn_binary_with_env(&config, &[("RUST_LOG", "debug")]);
+    let binary = spawn_binary_with_env(&config, &[("RUST_LOG", "debug")]);
     let req = Request::get(format!("http://{}/x", binary.listener))
         .header("x-correlation-id", "bad id")
         .body(full(Bytes::new()))
@@ -157,13 +152,10 @@ async fn rust_log_overrides_the_level_and_pretty_format_is_plain_text() {
     assert!(json["correlation_id"]
         .as_str()
         .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
-    sigterm(&binary.child);
-    tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
-        .await
-        .unwrap();
+    binary.terminate().await;
 
     let pretty = config.replace("level = \"error\"", "level = \"info\"\nformat = \"pretty\"");
-    let mut binary = spawn_binary_with_env(&pretty, &[]);
+    let binary = spawn_binary_with_env(&pretty, &[]);
     let lines = binary.lines.lock().unwrap().clone();
     assert!(
         lines
@@ -171,10 +163,7 @@ async fn rust_log_overrides_the_level_and_pretty_format_is_plain_text() {
             .any(|l| l.contains("otel-sidecar started") && !l.starts_with('{')),
         "{lines:#?}"
     );
-    sigterm(&binary.child);
-    tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
-        .await
-        .unwrap();
+    binary.terminate().await;
 }
 
 /// `warning` is `warn` (not a target named "warning" that silences all),
@@ -193,7 +182,7 @@ async fn a_quieter_level_keeps_the_access_log_and_warning_means_warn() {
          [logging]\nlevel = \"warning\"\n",
         upstream.url()
     );
-    let (mut binary, _) = launch_binary(&config, &[]);
+    let (binary, _) = launch_binary(&config, &[]);
     let url = format!("http://127.0.0.1:{port}/quiet");
     let mut served = false;
     for _ in 0..200 {
@@ -216,10 +205,7 @@ async fn a_quieter_level_keeps_the_access_log_and_warning_means_warn() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    sigterm(&binary.child);
-    let code = tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
-        .await
-        .unwrap();
+    let (code, _) = binary.terminate().await;
     assert_eq!(code, 0);
     let levels: Vec<(String, String)> = lines
         .iter()

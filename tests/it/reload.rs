@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 
-use crate::lifecycle::{signal, sigterm, wait_exit};
+use crate::lifecycle::signal;
 use crate::metrics::value;
 use crate::otlp::OtlpReceiver;
 use crate::support::*;
@@ -61,7 +61,7 @@ async fn get_with_id(proxy: &str, path: &str, id: &str) -> u16 {
 async fn sighup_changes_the_ratio_under_traffic_and_no_request_fails() {
     let (upstream, _gate) = gated_upstream().await;
     let receiver = OtlpReceiver::grpc().await;
-    let mut binary = spawn_binary(&config(&upstream, &receiver, 0.0, ""));
+    let binary = spawn_binary(&config(&upstream, &receiver, 0.0, ""));
     let (proxy, admin) = (binary.listener.clone(), binary.admin());
 
     // Traffic on keep-alive connections throughout: before, during and
@@ -118,10 +118,7 @@ async fn sighup_changes_the_ratio_under_traffic_and_no_request_fails() {
         "a request failed during the reload"
     );
 
-    sigterm(&binary.child);
-    let code = tokio::task::spawn_blocking(move || wait_exit(&mut binary.child))
-        .await
-        .unwrap();
+    let (code, _) = binary.terminate().await;
     assert_eq!(code, 0);
     let spans = receiver.wait_for(40).await;
     let traced = |prefix: &str| {
@@ -142,7 +139,7 @@ async fn an_invalid_file_changes_nothing() {
     let (upstream, _gate) = gated_upstream().await;
     let receiver = OtlpReceiver::grpc().await;
     let routes = "[metrics]\nroutes = [{ name = \"/kept\", path = \"/kept\" }]\n";
-    let mut binary = spawn_binary(&config(&upstream, &receiver, 0.0, routes));
+    let binary = spawn_binary(&config(&upstream, &receiver, 0.0, routes));
     let (proxy, admin) = (binary.listener.clone(), binary.admin());
     let before = metrics(&admin, None).await;
     let loaded_at = value(
@@ -189,11 +186,7 @@ async fn an_invalid_file_changes_nothing() {
         "the refused routes took effect"
     );
 
-    sigterm(&binary.child);
-    let (code, binary) =
-        tokio::task::spawn_blocking(move || (wait_exit(&mut binary.child), binary))
-            .await
-            .unwrap();
+    let (code, binary) = binary.terminate().await;
     assert_eq!(code, 0);
     let lines = binary.lines.lock().unwrap().clone();
     let rejected = lines
@@ -216,7 +209,7 @@ async fn post_reload_is_guarded_and_names_what_needs_a_restart() {
     let with_token =
         |text: String| text.replace("[admin]\n", "[admin]\ntoken = \"reload-token\"\n");
     let start = with_token(config(&upstream, &receiver, 0.0, ""));
-    let mut binary = spawn_binary(&start);
+    let binary = spawn_binary(&start);
     let (proxy, admin) = (binary.listener.clone(), binary.admin());
 
     // New routes and a debug log level take effect; a new upstream cannot.
@@ -260,11 +253,7 @@ async fn post_reload_is_guarded_and_names_what_needs_a_restart() {
     // Debug now: an invalid inbound correlation id is logged (by length only).
     assert_eq!(get_with_id(&proxy, "/quick", "bad id").await, 200);
 
-    sigterm(&binary.child);
-    let (code, binary) =
-        tokio::task::spawn_blocking(move || (wait_exit(&mut binary.child), binary))
-            .await
-            .unwrap();
+    let (code, binary) = binary.terminate().await;
     assert_eq!(code, 0);
     let lines = binary.lines.lock().unwrap().clone();
     assert!(

@@ -305,6 +305,15 @@ impl BinaryUnderTest {
         json["admin"].as_str().unwrap().to_owned()
     }
 
+    /// SIGTERM, then its exit code once it has exited, and the binary for
+    /// its lines.
+    pub async fn terminate(mut self) -> (i32, Self) {
+        crate::lifecycle::sigterm(&self.child);
+        tokio::task::spawn_blocking(move || (crate::lifecycle::wait_exit(&mut self.child), self))
+            .await
+            .unwrap()
+    }
+
     /// The configuration file the binary runs with (a test may rewrite it
     /// and reload).
     pub fn config_path(&self) -> std::path::PathBuf {
