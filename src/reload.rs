@@ -162,7 +162,15 @@ fn keep_bound_at_start(running: &Config, new: &mut Config) -> Vec<&'static str> 
     bound!(upstream.probe_interval => "upstream.probe_interval");
     bound!(service => "service");
     bound!(tracing.enabled => "tracing.enabled");
+    bound!(otlp => "otlp");
+    bound!(tracing.exporters => "tracing.exporters");
     bound!(tracing.otlp => "tracing.otlp");
+    bound!(metrics.exporters => "metrics.exporters");
+    bound!(metrics.export_interval => "metrics.export_interval");
+    bound!(metrics.temporality => "metrics.temporality");
+    bound!(metrics.otlp => "metrics.otlp");
+    bound!(logging.exporters => "logging.exporters");
+    bound!(logging.otlp => "logging.otlp");
     bound!(logging.format => "logging.format");
     bound!(logging.file => "logging.file");
     bound!(metrics.max_models => "metrics.max_models");

@@ -96,6 +96,15 @@ fn server_config_from(
 
 /// Client configuration for an `https` upstream: the webpki roots plus `ca_file`.
 pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
+    client_config_with(ca_file, None)
+}
+
+/// As [`client_config`], presenting `identity` (certificate chain and key
+/// files) when the server asks for one: mTLS to a collector.
+pub fn client_config_with(
+    ca_file: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -107,11 +116,23 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Tls
             })?;
         }
     }
-    Ok(rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Identity)?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    match identity {
+        Some((cert, key)) => {
+            let chain = load_certs(cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Key {
+                path: key.display().to_string(),
+                source,
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(TlsError::Identity)
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// One explicit provider, so no process-wide default has to be installed.

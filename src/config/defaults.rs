@@ -31,9 +31,8 @@ pub const DEFAULT_ENVIRONMENT: &str = "production";
 pub const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
 pub const DEFAULT_CORRELATION_ACCEPT: &[&str] = &["x-correlation-id", "x-request-id"];
 
-pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://127.0.0.1:4317";
-pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_SPAN_QUEUE: usize = 2048;
+/// The specification's `OTEL_METRIC_EXPORT_INTERVAL` default.
+pub const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Without configured routes every request would be `other`; these are the
 /// Ollama and OpenAI-compatible endpoints the default upstream serves.

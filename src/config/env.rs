@@ -1,7 +1,7 @@
 //! The standard OpenTelemetry and Sentry environment variables, which win over
 //! the file so a platform can configure every sidecar the same way.
 
-use super::{Config, OtlpProtocol, Sampler, Secret, SentryDsn};
+use super::{Config, Sampler, SentryDsn};
 
 /// `(variable, message)` for a variable whose value cannot be used.
 pub type EnvError = (&'static str, String);
@@ -20,40 +20,22 @@ pub fn apply_overrides(
         set: Overrides::new(),
     };
 
+    if let Some(attrs) = env.get("OTEL_RESOURCE_ATTRIBUTES", "service.resource_attributes") {
+        for (key, value) in parse_key_values(&attrs) {
+            // service.name is `[service] name`: here it replaces the file's,
+            // and OTEL_SERVICE_NAME below replaces it, as the specification
+            // orders them.
+            if key == SERVICE_NAME {
+                config.service.name = value;
+            } else {
+                config.service.resource_attributes.insert(key, value);
+            }
+        }
+    }
     if let Some(name) = env.get("OTEL_SERVICE_NAME", "service.name") {
         config.service.name = name;
     }
-    if let Some(attrs) = env.get("OTEL_RESOURCE_ATTRIBUTES", "service.resource_attributes") {
-        for (key, value) in parse_key_values(&attrs) {
-            config.service.resource_attributes.insert(key, value);
-        }
-    }
-    if let Some(endpoint) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "tracing.otlp.endpoint") {
-        config.tracing.otlp.endpoint = endpoint;
-    }
-    if let Some(endpoint) = env.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "tracing.otlp.endpoint",
-    ) {
-        config.tracing.otlp.endpoint = endpoint;
-    }
-    if let Some(protocol) = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "tracing.otlp.protocol") {
-        config.tracing.otlp.protocol = match protocol.trim() {
-            "grpc" => OtlpProtocol::Grpc,
-            "http/protobuf" => OtlpProtocol::HttpProtobuf,
-            other => {
-                return Err((
-                    "OTEL_EXPORTER_OTLP_PROTOCOL",
-                    format!("unsupported protocol {other:?} (grpc or http/protobuf)"),
-                ))
-            }
-        };
-    }
-    if let Some(headers) = env.get("OTEL_EXPORTER_OTLP_HEADERS", "tracing.otlp.headers") {
-        for (key, value) in parse_key_values(&headers) {
-            config.tracing.otlp.headers.insert(key, Secret::new(value));
-        }
-    }
+    super::env_otlp::apply(config, &mut env)?;
     if let Some(sampler) = env.get("OTEL_TRACES_SAMPLER", "tracing.sampler") {
         config.tracing.sampler = parse_sampler(sampler.trim()).ok_or((
             "OTEL_TRACES_SAMPLER",
@@ -88,15 +70,18 @@ pub fn apply_overrides(
     Ok(env.set)
 }
 
+/// The resource attribute that `[service] name` sets.
+const SERVICE_NAME: &str = "service.name";
+
 /// Reads variables and remembers which keys the used ones set.
-struct Recorder<'a, F> {
+pub(super) struct Recorder<'a, F> {
     lookup: &'a F,
     set: Overrides,
 }
 
 impl<F: Fn(&str) -> Option<String>> Recorder<'_, F> {
     /// The variable's value when it is set and not empty.
-    fn get(&mut self, name: &'static str, key: &str) -> Option<String> {
+    pub(super) fn get(&mut self, name: &'static str, key: &str) -> Option<String> {
         self.get_if(name, key, |_| true)
     }
 

@@ -6,11 +6,13 @@
 
 mod defaults;
 pub mod env;
+mod env_otlp;
 pub mod interpolate;
 pub mod listen_address;
 pub mod load;
 mod log_filter;
 pub mod origin;
+pub mod otlp;
 mod secret;
 pub mod types;
 mod validate;
@@ -26,6 +28,10 @@ use defaults::*;
 pub use load::{load_file, load_file_explained, load_str, load_str_explained, ConfigError};
 pub use log_filter::LogFilter;
 pub use origin::Origins;
+pub use otlp::{
+    Compression, LogsExporter, MetricsExporter, OtlpConfig, OtlpProtocol, OtlpTarget, Propagator,
+    Signal, SignalOtlp, Temporality, TraceExporter,
+};
 pub use secret::{Secret, SentryDsn};
 pub use types::{ByteSize, HeaderNameValue, StatusRange, UpstreamUrl};
 
@@ -38,6 +44,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub service: ServiceConfig,
     pub correlation: CorrelationConfig,
+    pub otlp: OtlpConfig,
     pub tracing: TracingConfig,
     pub metrics: MetricsConfig,
     pub logging: LoggingConfig,
@@ -160,18 +167,27 @@ pub struct CorrelationConfig {
     pub accept: Vec<HeaderNameValue>,
 }
 
-/// `[tracing]`: spans over OTLP.
+/// `[tracing]`: the exchange's spans and how trace context travels.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TracingConfig {
     /// Default `true`. `OTEL_SDK_DISABLED=true` turns it off.
     pub enabled: bool,
+    /// Where spans go: `otlp` (default), `console`, or none (`[]`).
+    pub exporters: Vec<TraceExporter>,
+    /// Context formats read inbound (the first valid one wins) and all
+    /// written outbound. Default `["tracecontext", "baggage"]`.
+    pub propagators: Vec<Propagator>,
+    /// Add the W3C `server-timing: trace;desc=<traceparent>` response metric.
+    /// Default `false`.
+    pub server_timing: bool,
     /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`,
     /// `parentbased_always_off` or `parentbased_traceidratio` (default).
     pub sampler: Sampler,
     /// Share of root traces sampled by the ratio samplers, 0..=1. Default `1.0`.
     pub ratio: f64,
-    pub otlp: OtlpConfig,
+    /// Overrides of `[otlp]` for spans, and the span queue.
+    pub otlp: SignalOtlp,
 }
 
 /// The sampler names of the OpenTelemetry SDK environment specification.
@@ -186,31 +202,6 @@ pub enum Sampler {
     ParentbasedTraceidratio,
 }
 
-/// `[tracing.otlp]`: where spans go.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OtlpConfig {
-    /// Default `http://127.0.0.1:4317` (gRPC). For `http/protobuf` use port 4318.
-    pub endpoint: String,
-    pub protocol: OtlpProtocol,
-    /// Export deadline per batch. Default `5s`.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-    /// Extra request headers (e.g. an API key); values are secrets.
-    pub headers: BTreeMap<String, Secret>,
-    /// Spans buffered for export; beyond this they are dropped and counted. Default `2048`.
-    pub max_queue_size: usize,
-}
-
-/// OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-pub enum OtlpProtocol {
-    #[serde(rename = "grpc")]
-    Grpc,
-    #[serde(rename = "http/protobuf")]
-    HttpProtobuf,
-}
-
 /// `[metrics]`: how requests are grouped into the bounded `handler` label.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -219,6 +210,15 @@ pub struct MetricsConfig {
     pub routes: Vec<RouteConfig>,
     /// Most distinct model names used as label values; the rest are `other`. Default `100`.
     pub max_models: usize,
+    /// `prometheus` (`/metrics`, default), `otlp`, `console`, or none (`[]`).
+    pub exporters: Vec<MetricsExporter>,
+    /// How often `otlp` and `console` export. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub export_interval: Duration,
+    /// What OTLP sums and histograms carry. Default `cumulative`.
+    pub temporality: Temporality,
+    /// Overrides of `[otlp]` for metrics.
+    pub otlp: SignalOtlp,
 }
 
 /// One route: exactly one of `path` (exact match) or `prefix`.
@@ -244,6 +244,10 @@ pub struct LoggingConfig {
     pub access_log: bool,
     /// Also append JSON lines to this file.
     pub file: Option<PathBuf>,
+    /// `console` (stdout, default), `otlp`, or none (`[]`).
+    pub exporters: Vec<LogsExporter>,
+    /// Overrides of `[otlp]` for log records, and the record queue.
+    pub otlp: SignalOtlp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -364,21 +368,12 @@ impl Default for TracingConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            exporters: vec![TraceExporter::Otlp],
+            propagators: vec![Propagator::Tracecontext, Propagator::Baggage],
+            server_timing: false,
             sampler: Sampler::ParentbasedTraceidratio,
             ratio: 1.0,
-            otlp: OtlpConfig::default(),
-        }
-    }
-}
-
-impl Default for OtlpConfig {
-    fn default() -> Self {
-        Self {
-            endpoint: DEFAULT_OTLP_GRPC_ENDPOINT.to_owned(),
-            protocol: OtlpProtocol::Grpc,
-            timeout: DEFAULT_OTLP_TIMEOUT,
-            headers: BTreeMap::new(),
-            max_queue_size: DEFAULT_SPAN_QUEUE,
+            otlp: SignalOtlp::default(),
         }
     }
 }
@@ -395,6 +390,10 @@ impl Default for MetricsConfig {
                 })
                 .collect(),
             max_models: DEFAULT_MAX_MODELS,
+            exporters: vec![MetricsExporter::Prometheus],
+            export_interval: DEFAULT_METRIC_EXPORT_INTERVAL,
+            temporality: Temporality::Cumulative,
+            otlp: SignalOtlp::default(),
         }
     }
 }
@@ -406,6 +405,8 @@ impl Default for LoggingConfig {
             format: LogFormat::Json,
             access_log: true,
             file: None,
+            exporters: vec![LogsExporter::Console],
+            otlp: SignalOtlp::default(),
         }
     }
 }

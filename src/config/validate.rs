@@ -87,20 +87,75 @@ fn validate_routes(config: &Config) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Every signal exported over OTLP has a usable target: an http(s) URL, a
+/// client certificate with its key, readable TLS files.
 fn validate_otlp(config: &Config) -> Result<(), ValidationError> {
-    if !config.tracing.enabled {
-        return Ok(());
-    }
-    let endpoint = &config.tracing.otlp.endpoint;
-    match endpoint.parse::<http::Uri>() {
-        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
-            Ok(())
+    use super::{LogsExporter, MetricsExporter, Signal, TraceExporter};
+    let signals = [
+        (
+            Signal::Traces,
+            "tracing.otlp",
+            &config.tracing.otlp,
+            config.tracing.enabled && config.tracing.exporters.contains(&TraceExporter::Otlp),
+        ),
+        (
+            Signal::Metrics,
+            "metrics.otlp",
+            &config.metrics.otlp,
+            config.metrics.exporters.contains(&MetricsExporter::Otlp),
+        ),
+        (
+            Signal::Logs,
+            "logging.otlp",
+            &config.logging.otlp,
+            config.logging.exporters.contains(&LogsExporter::Otlp),
+        ),
+    ];
+    for (signal, table, own, exported) in signals {
+        if !exported {
+            continue;
         }
-        _ => Err((
-            "tracing.otlp.endpoint".into(),
-            format!("{endpoint:?} is not an http(s) URL"),
-        )),
+        let endpoint_key = match own.endpoint {
+            Some(_) => format!("{table}.endpoint"),
+            None => "otlp.endpoint".to_owned(),
+        };
+        let target = config.otlp.target(signal, own);
+        match target.url.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
+            _ => {
+                return Err((
+                    endpoint_key,
+                    format!("{:?} is not an http(s) URL", target.url),
+                ))
+            }
+        }
+        let cert = own.client_cert.is_some() || config.otlp.client_cert.is_some();
+        let key = own.client_key.is_some() || config.otlp.client_key.is_some();
+        if cert != key {
+            return Err((
+                format!("{table}.client_cert"),
+                "client_cert and client_key go together (mTLS)".into(),
+            ));
+        }
+        if let Some(ca) = &target.ca_file {
+            if let Err(e) = crate::tls::load_ca_certs(ca) {
+                return Err((format!("{table}.ca_file"), e.to_string()));
+            }
+        }
+        if let Some((cert, key)) = &target.client_identity {
+            if let Err(e) = crate::tls::client_config_with(None, Some((cert, key))) {
+                return Err((format!("{table}.client_cert"), e.to_string()));
+            }
+        }
     }
+    if config.tracing.otlp.max_export_batch_size > config.tracing.otlp.max_queue_size {
+        return Err((
+            "tracing.otlp.max_export_batch_size".into(),
+            "must not exceed max_queue_size".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_files(config: &Config) -> Result<(), ValidationError> {

@@ -2,6 +2,7 @@
 //! the tracer provider and its bounded span queue.
 
 pub mod logging;
+pub mod otlp_transport;
 pub mod sentry;
 mod sentry_transport;
 mod span_queue;

@@ -17,10 +17,28 @@ use std::time::Duration;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tokio::sync::{mpsc, oneshot};
 
-/// Spans per export call.
-const MAX_BATCH: usize = 512;
-/// How long a partial batch waits before it is exported anyway.
-const SCHEDULED_DELAY: Duration = Duration::from_millis(1000);
+/// The queue's settings (`[tracing.otlp]`, `OTEL_BSP_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    pub capacity: usize,
+    /// Spans per export call.
+    pub max_batch: usize,
+    /// How long a partial batch waits before it is exported anyway.
+    pub schedule_delay: Duration,
+    /// Deadline of one export call.
+    pub export_timeout: Duration,
+}
+
+impl QueueSettings {
+    pub fn of(otlp: &crate::config::SignalOtlp, export_timeout: Duration) -> Self {
+        Self {
+            capacity: otlp.max_queue_size,
+            max_batch: otlp.max_export_batch_size,
+            schedule_delay: otlp.schedule_delay,
+            export_timeout,
+        }
+    }
+}
 
 // Nearly every message is a span, so boxing it would add an allocation per
 // span to save queue space only the rare control messages waste.
@@ -41,17 +59,11 @@ impl SpanQueue {
     /// Spawns the export task on the current Tokio runtime.
     pub fn start<E: SpanExporter + 'static>(
         exporter: E,
-        capacity: usize,
-        export_timeout: Duration,
+        settings: QueueSettings,
         dropped: Arc<AtomicU64>,
     ) -> Self {
-        let (queue, commands) = mpsc::channel(capacity.max(1));
-        tokio::spawn(export_loop(
-            exporter,
-            commands,
-            export_timeout,
-            dropped.clone(),
-        ));
+        let (queue, commands) = mpsc::channel(settings.capacity.max(1));
+        tokio::spawn(export_loop(exporter, commands, settings, dropped.clone()));
         Self { queue, dropped }
     }
 
@@ -86,42 +98,47 @@ impl SpanQueue {
 async fn export_loop<E: SpanExporter>(
     exporter: E,
     mut commands: mpsc::Receiver<Command>,
-    timeout: Duration,
+    settings: QueueSettings,
     dropped: Arc<AtomicU64>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut health = ExportHealth::default();
-    let mut tick = tokio::time::interval(SCHEDULED_DELAY);
+    let mut out = Exporting {
+        exporter,
+        settings,
+        dropped,
+        health: ExportHealth::default(),
+    };
+    let mut batch = Vec::with_capacity(settings.max_batch);
+    let mut tick = tokio::time::interval(settings.schedule_delay);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let command = tokio::select! {
             command = commands.recv() => command,
             _ = tick.tick() => {
-                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
+                out.export(&mut batch).await;
                 continue;
             }
         };
         match command {
             Some(Command::Span(span)) => {
                 batch.push(span);
-                if batch.len() >= MAX_BATCH {
-                    export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
+                if batch.len() >= settings.max_batch {
+                    out.export(&mut batch).await;
                 }
             }
             Some(Command::Flush(done)) => {
                 drain(&mut commands, &mut batch);
-                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
+                out.export(&mut batch).await;
                 let _ = done.send(());
             }
             Some(Command::Shutdown(done)) => {
                 drain(&mut commands, &mut batch);
-                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
-                let _ = exporter.shutdown_with_timeout(timeout);
+                out.export(&mut batch).await;
+                let _ = out.exporter.shutdown_with_timeout(settings.export_timeout);
                 let _ = done.send(());
                 return;
             }
             None => {
-                export(&exporter, &mut batch, timeout, &dropped, &mut health).await;
+                out.export(&mut batch).await;
                 return;
             }
         }
@@ -163,25 +180,33 @@ impl ExportHealth {
     }
 }
 
-async fn export<E: SpanExporter>(
-    exporter: &E,
-    batch: &mut Vec<SpanData>,
-    timeout: Duration,
-    dropped: &AtomicU64,
-    health: &mut ExportHealth,
-) {
-    while !batch.is_empty() {
-        let chunk: Vec<SpanData> = batch.drain(..batch.len().min(MAX_BATCH)).collect();
-        let count = chunk.len() as u64;
-        let failure = match tokio::time::timeout(timeout, exporter.export(chunk)).await {
-            Ok(Ok(())) => {
-                health.succeeded();
-                continue;
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {timeout:?}"),
-        };
-        dropped.fetch_add(count, Ordering::Relaxed);
-        health.failed(count, &failure);
+/// The exporting side of the queue.
+struct Exporting<E> {
+    exporter: E,
+    settings: QueueSettings,
+    dropped: Arc<AtomicU64>,
+    health: ExportHealth,
+}
+
+impl<E: SpanExporter> Exporting<E> {
+    /// Exports the batch in calls of at most `max_batch` spans; what fails
+    /// or times out is dropped and counted.
+    async fn export(&mut self, batch: &mut Vec<SpanData>) {
+        let timeout = self.settings.export_timeout;
+        while !batch.is_empty() {
+            let size = batch.len().min(self.settings.max_batch);
+            let chunk: Vec<SpanData> = batch.drain(..size).collect();
+            let count = chunk.len() as u64;
+            let failure = match tokio::time::timeout(timeout, self.exporter.export(chunk)).await {
+                Ok(Ok(())) => {
+                    self.health.succeeded();
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {timeout:?}"),
+            };
+            self.dropped.fetch_add(count, Ordering::Relaxed);
+            self.health.failed(count, &failure);
+        }
     }
 }

@@ -1,14 +1,12 @@
 //! The trace pipeline: sampler, id generator, resource, and the OTLP
 //! exporter (gRPC or HTTP/protobuf) behind the bounded [`SpanQueue`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler as SdkSampler, SamplingDecision, ShouldSample,
     SpanData, SpanExporter,
@@ -16,17 +14,16 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::resource as semres;
 
-use super::span_queue::SpanQueue;
-use crate::config::{Config, OtlpProtocol, Sampler, ServiceConfig, TracingConfig};
+use super::otlp_transport;
+use super::span_queue::{QueueSettings, SpanQueue};
+use crate::config::{Config, Sampler, ServiceConfig, Signal, TracingConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TracePipelineError {
     #[error("cannot build the OTLP span exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
-    #[error("invalid OTLP header {0:?}")]
-    Header(String),
-    #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    #[error("OTLP span exporter: {0}")]
+    Transport(#[from] otlp_transport::TransportError),
 }
 
 /// The trace pipeline: the configured sampler and id generator decide each
@@ -55,10 +52,7 @@ impl TracePipeline {
         if !config.tracing.enabled {
             return Ok(None);
         }
-        Ok(Some(Self::with_exporter(
-            config,
-            exporter(&config.tracing)?,
-        )))
+        Ok(Some(Self::with_exporter(config, exporter(config)?)))
     }
 
     /// A pipeline exporting to `exporter` instead of OTLP (the demo keeps spans in memory).
@@ -66,7 +60,8 @@ impl TracePipeline {
         let otlp = &config.tracing.otlp;
         let dropped = Arc::new(AtomicU64::new(0));
         exporter.set_resource(&resource(&config.service));
-        let queue = SpanQueue::start(exporter, otlp.max_queue_size, otlp.timeout, dropped.clone());
+        let timeout = config.otlp.target(Signal::Traces, otlp).timeout;
+        let queue = SpanQueue::start(exporter, QueueSettings::of(otlp, timeout), dropped.clone());
         let scope = InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
@@ -75,7 +70,7 @@ impl TracePipeline {
             scope,
             queue,
             dropped,
-            export_timeout: otlp.timeout,
+            export_timeout: timeout,
         }
     }
 
@@ -175,82 +170,16 @@ fn resource(service: &ServiceConfig) -> Resource {
         .build()
 }
 
-fn exporter(
-    config: &TracingConfig,
-) -> Result<opentelemetry_otlp::SpanExporter, TracePipelineError> {
-    let otlp = &config.otlp;
+fn exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, TracePipelineError> {
+    let target = config.otlp.target(Signal::Traces, &config.tracing.otlp);
     let builder = opentelemetry_otlp::SpanExporter::builder();
-    let exporter = match otlp.protocol {
-        OtlpProtocol::Grpc => {
-            let mut metadata = tonic::metadata::MetadataMap::new();
-            for (key, value) in &otlp.headers {
-                let key =
-                    tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-                        .map_err(|_| TracePipelineError::Header(key.clone()))?;
-                let value = value
-                    .expose()
-                    .parse()
-                    .map_err(|_| TracePipelineError::Header(key.to_string()))?;
-                metadata.insert(key, value);
-            }
-            builder
-                .with_tonic()
-                .with_endpoint(otlp.endpoint.clone())
-                .with_timeout(otlp.timeout)
-                .with_metadata(metadata)
-                .build()?
-        }
-        OtlpProtocol::HttpProtobuf => {
-            let headers: HashMap<String, String> = otlp
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.expose().to_owned()))
-                .collect();
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(crate::tls::client_config(None)?)
-                .https_or_http()
-                .enable_http1()
-                .build();
-            let client = opentelemetry_http::hyper::HyperClient::new(connector, otlp.timeout, None);
-            builder
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(http_traces_url(&otlp.endpoint))
-                .with_timeout(otlp.timeout)
-                .with_headers(headers)
-                .with_http_client(client)
-                .build()?
-        }
+    let exporter = match otlp_transport::configure(
+        &target,
+        || builder.clone().with_tonic(),
+        || builder.clone().with_http(),
+    )? {
+        otlp_transport::Builder::Grpc(grpc) => grpc.build()?,
+        otlp_transport::Builder::Http(http) => http.build()?,
     };
     Ok(exporter)
-}
-
-/// The OTLP/HTTP traces URL: `/v1/traces` appended to a base endpoint, as the
-/// OpenTelemetry specification does for `OTEL_EXPORTER_OTLP_ENDPOINT`.
-pub fn http_traces_url(endpoint: &str) -> String {
-    let base = endpoint.trim_end_matches('/');
-    if base.ends_with("/v1/traces") {
-        base.to_owned()
-    } else {
-        format!("{base}/v1/traces")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::http_traces_url;
-
-    #[test]
-    fn traces_path_is_appended_once() {
-        assert_eq!(http_traces_url("http://c:4318"), "http://c:4318/v1/traces");
-        assert_eq!(http_traces_url("http://c:4318/"), "http://c:4318/v1/traces");
-        assert_eq!(
-            http_traces_url("http://c:4318/v1/traces"),
-            "http://c:4318/v1/traces"
-        );
-        assert_eq!(
-            http_traces_url("https://c/otlp"),
-            "https://c/otlp/v1/traces"
-        );
-    }
 }

@@ -136,12 +136,9 @@ fn standard_environment_variables_win_over_the_file() {
     let c = load_str(text, "inline.toml", lookup).unwrap();
     assert_eq!(c.service.name, "from-env");
     assert_eq!(c.service.resource_attributes["team"], "llm ops");
-    assert_eq!(c.tracing.otlp.endpoint, "http://collector:4318");
-    assert_eq!(c.tracing.otlp.protocol, OtlpProtocol::HttpProtobuf);
-    assert_eq!(
-        c.tracing.otlp.headers["authorization"].expose(),
-        "Bearer abc"
-    );
+    assert_eq!(c.otlp.endpoint, "http://collector:4318");
+    assert_eq!(c.otlp.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(c.otlp.headers["authorization"].expose(), "Bearer abc");
     assert_eq!(c.tracing.sampler, Sampler::Traceidratio);
     assert_eq!(c.tracing.ratio, 0.25);
     assert!(!c.tracing.enabled);
@@ -175,7 +172,7 @@ fn an_invalid_environment_value_names_the_variable_not_the_file() {
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "collector:4317",
-            "environment variable OTEL_EXPORTER_OTLP_ENDPOINT: key `tracing.otlp.endpoint`: \"collector:4317\" is not an http(s) URL",
+            "environment variable OTEL_EXPORTER_OTLP_ENDPOINT: key `otlp.endpoint`: \"collector:4317\" is not an http(s) URL",
         ),
     ] {
         let error = load_str(text, "inline.toml", |n| {

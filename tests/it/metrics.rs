@@ -312,7 +312,7 @@ async fn exemplars_name_the_exported_trace() {
     let upstream = status_upstream().await;
     let mut config = test_config(&upstream.url());
     receiver.receive_every_span(&mut config);
-    config.tracing.otlp.protocol = OtlpProtocol::Grpc;
+    config.tracing.otlp.protocol = Some(OtlpProtocol::Grpc);
     let sidecar = start_sidecar(config).await;
     send(
         &client(),

@@ -168,7 +168,13 @@ fn compose_runs_the_agent_between_two_sidecars_that_prometheus_tells_apart() {
             "{name}: Promtail's service label"
         );
         assert_eq!(
-            host_port(&config.tracing.otlp.endpoint).0,
+            host_port(
+                &config
+                    .otlp
+                    .target(otel_sidecar::config::Signal::Traces, &config.tracing.otlp)
+                    .url
+            )
+            .0,
             "otel-collector",
             "{name}"
         );

@@ -221,7 +221,7 @@ impl OtlpReceiver {
     pub fn receive_every_span(&self, config: &mut otel_sidecar::config::Config) {
         config.tracing.enabled = true;
         config.tracing.sampler = otel_sidecar::config::Sampler::AlwaysOn;
-        config.tracing.otlp.endpoint = self.endpoint();
+        config.tracing.otlp.endpoint = Some(self.endpoint());
     }
 
     pub fn spans(&self) -> Vec<Received> {

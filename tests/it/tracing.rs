@@ -19,9 +19,9 @@ fn traced(upstream: &str, receiver: &OtlpReceiver, protocol: OtlpProtocol) -> Co
     let mut config = test_config(upstream);
     config.tracing.enabled = true;
     config.tracing.sampler = Sampler::ParentbasedAlwaysOn;
-    config.tracing.otlp.endpoint = receiver.endpoint();
-    config.tracing.otlp.protocol = protocol;
-    config.tracing.otlp.timeout = Duration::from_secs(2);
+    config.tracing.otlp.endpoint = Some(receiver.endpoint());
+    config.tracing.otlp.protocol = Some(protocol);
+    config.tracing.otlp.timeout = Some(Duration::from_secs(2));
     config.service.name = "agent-api".into();
     config.service.version = "1.2.3".into();
     config.service.namespace = "agents".into();
@@ -544,9 +544,9 @@ async fn collector_down_or_hanging_never_fails_requests_and_drops_are_counted() 
         let mut config = test_config(&upstream.url());
         config.tracing.enabled = true;
         config.tracing.sampler = Sampler::AlwaysOn;
-        config.tracing.otlp.endpoint = endpoint.clone();
-        config.tracing.otlp.protocol = protocol;
-        config.tracing.otlp.timeout = Duration::from_millis(200);
+        config.tracing.otlp.endpoint = Some(endpoint.clone());
+        config.tracing.otlp.protocol = Some(protocol);
+        config.tracing.otlp.timeout = Some(Duration::from_millis(200));
         config.tracing.otlp.max_queue_size = 8;
         let sidecar = start_sidecar(config).await;
         for _ in 0..40 {
@@ -578,9 +578,9 @@ async fn spans_flow_again_when_the_collector_comes_back() {
         let mut config = test_config(&upstream.url());
         config.tracing.enabled = true;
         config.tracing.sampler = Sampler::AlwaysOn;
-        config.tracing.otlp.endpoint = format!("http://127.0.0.1:{port}");
-        config.tracing.otlp.protocol = protocol;
-        config.tracing.otlp.timeout = Duration::from_millis(200);
+        config.tracing.otlp.endpoint = Some(format!("http://127.0.0.1:{port}"));
+        config.tracing.otlp.protocol = Some(protocol);
+        config.tracing.otlp.timeout = Some(Duration::from_millis(200));
         config.tracing.otlp.max_queue_size = 8;
         let sidecar = start_sidecar(config).await;
         let url = || get(format!("http://{}/x", sidecar.proxy_addr()));
@@ -626,7 +626,7 @@ async fn a_slow_collector_never_fails_requests_and_every_span_is_accounted_for()
     let receiver = OtlpReceiver::grpc_at(0, Duration::from_millis(300)).await;
     let mut config = test_config(&upstream.url());
     receiver.receive_every_span(&mut config);
-    config.tracing.otlp.timeout = Duration::from_secs(2);
+    config.tracing.otlp.timeout = Some(Duration::from_secs(2));
     config.tracing.otlp.max_queue_size = 64;
     let sidecar = start_sidecar(config).await;
     for _ in 0..300 {
