@@ -5,6 +5,7 @@ pub mod logging;
 pub mod otlp_transport;
 pub mod sentry;
 mod sentry_transport;
+mod span_exporters;
 mod span_queue;
 pub mod traces;
 

@@ -15,6 +15,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::resource as semres;
 
 use super::otlp_transport;
+use super::span_exporters::SpanExporters;
 use super::span_queue::{QueueSettings, SpanQueue};
 use crate::config::{Config, Sampler, ServiceConfig, Signal, TracingConfig};
 
@@ -48,11 +49,14 @@ pub struct Decision {
 
 impl TracePipeline {
     /// `None` when tracing is disabled: then nothing on the request path touches it.
+    /// `None` too when `[tracing] exporters` is empty: spans nobody receives
+    /// are not built.
     pub fn start(config: &Config) -> Result<Option<Self>, TracePipelineError> {
         if !config.tracing.enabled {
             return Ok(None);
         }
-        Ok(Some(Self::with_exporter(config, exporter(config)?)))
+        let exporters = SpanExporters::choose(&config.tracing.exporters, || exporter(config))?;
+        Ok(exporters.map(|exporters| Self::with_exporter(config, exporters)))
     }
 
     /// A pipeline exporting to `exporter` instead of OTLP (the demo keeps spans in memory).

@@ -350,3 +350,111 @@ dsn = "https://publickeyvalue@o1.ingest.example.com/42"
         .join("\n");
     load_str(&printed, "printed.toml", |_| None).unwrap();
 }
+
+#[test]
+fn the_otlp_environment_general_and_per_signal() {
+    let text = "[tracing.otlp]\nendpoint = \"http://from-file:4317\"\n";
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    // The general variable beats the file, a per-signal variable beats both.
+    let c = load_str(
+        text,
+        "inline.toml",
+        env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:4318/v1/logs",
+            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=a"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "50"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+            ("OTEL_TRACES_EXPORTER", "otlp,console"),
+            ("OTEL_METRICS_EXPORTER", "prometheus,otlp"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_PROPAGATORS", "b3,tracecontext"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "15000"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
+        ]),
+    )
+    .unwrap();
+    use otel_sidecar::config::{
+        LogsExporter, MetricsExporter, Propagator, Signal, Temporality, TraceExporter,
+    };
+    let traces = c.otlp.target(Signal::Traces, &c.tracing.otlp);
+    assert_eq!(traces.url, "http://general:4318/v1/traces");
+    assert_eq!(traces.timeout, std::time::Duration::from_millis(2500));
+    assert_eq!(traces.compression, otel_sidecar::config::Compression::Gzip);
+    let logs = c.otlp.target(Signal::Logs, &c.logging.otlp);
+    assert_eq!(logs.url, "http://logs:4318/v1/logs");
+    let metrics = c.otlp.target(Signal::Metrics, &c.metrics.otlp);
+    assert_eq!(metrics.headers["x-tenant"].expose(), "a");
+    assert!(!traces.headers.contains_key("x-tenant"));
+    assert_eq!(c.tracing.otlp.max_queue_size, 100);
+    assert_eq!(c.tracing.otlp.max_export_batch_size, 50);
+    assert_eq!(
+        c.logging.otlp.schedule_delay,
+        std::time::Duration::from_millis(250)
+    );
+    assert_eq!(
+        c.tracing.exporters,
+        vec![TraceExporter::Otlp, TraceExporter::Console]
+    );
+    assert_eq!(
+        c.metrics.exporters,
+        vec![MetricsExporter::Prometheus, MetricsExporter::Otlp]
+    );
+    assert_eq!(c.logging.exporters, Vec::<LogsExporter>::new());
+    assert_eq!(
+        c.tracing.propagators,
+        vec![Propagator::B3, Propagator::Tracecontext]
+    );
+    assert_eq!(c.metrics.export_interval.as_secs(), 15);
+    assert_eq!(c.metrics.temporality, Temporality::Delta);
+
+    // OTEL_SERVICE_NAME beats service.name in OTEL_RESOURCE_ATTRIBUTES,
+    // which beats the file; service.name never lands among the extra
+    // resource attributes.
+    let named = |pairs: &'static [(&'static str, &'static str)]| {
+        load_str("[service]\nname = \"file\"\n", "inline.toml", env(pairs))
+            .unwrap()
+            .service
+    };
+    let s = named(&[
+        ("OTEL_RESOURCE_ATTRIBUTES", "service.name=attrs,team=llm"),
+        ("OTEL_SERVICE_NAME", "variable"),
+    ]);
+    assert_eq!(s.name, "variable");
+    assert!(!s.resource_attributes.contains_key("service.name"));
+    assert_eq!(s.resource_attributes["team"], "llm");
+    assert_eq!(
+        named(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=attrs")]).name,
+        "attrs"
+    );
+
+    // An unusable value names its variable.
+    for (variable, value) in [
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "0"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+        ("OTEL_PROPAGATORS", "jaeger"),
+        ("OTEL_METRICS_EXPORTER", "statsd"),
+    ] {
+        let error = load_str("", "inline.toml", |n| {
+            (n == variable).then(|| value.to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(error.variable, Some(variable), "{error}");
+    }
+}

@@ -1,5 +1,7 @@
 //! A real OTLP receiver on loopback: tonic's gRPC server with the generated
-//! `TraceService`, or a hyper server taking protobuf on `POST /v1/traces`.
+//! `TraceService` (plain, or TLS requiring a client certificate), or a hyper
+//! server taking protobuf on `POST /v1/traces` (or another path). Both
+//! accept gzip and remember which encodings they were sent.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -86,6 +88,9 @@ struct Store {
     spans: Arc<Mutex<Vec<Received>>>,
     /// How long each export takes to answer: a slow collector.
     delay: Duration,
+    /// The content encoding of each request (`grpc-encoding`,
+    /// `content-encoding`), `identity` when none.
+    encodings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Store {
@@ -115,6 +120,11 @@ impl TraceService for Store {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         tokio::time::sleep(self.delay).await;
+        let encoding = request
+            .metadata()
+            .get("grpc-encoding")
+            .map_or("identity".to_owned(), |v| v.to_str().unwrap().to_owned());
+        self.encodings.lock().unwrap().push(encoding);
         self.add(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -142,10 +152,36 @@ impl OtlpReceiver {
             delay,
             ..Store::default()
         };
-        let service = TraceServiceServer::new(store.clone());
+        let service = TraceServiceServer::new(store.clone()).accept_compressed(GZIP);
         let task = tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
             let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        Self { addr, store, task }
+    }
+
+    /// gRPC over TLS with `pki`'s server certificate, accepting only clients
+    /// that present a certificate of `pki`'s CA (mTLS), on
+    /// `https://localhost:port`.
+    pub async fn grpc_mtls(pki: &crate::pki::Pki) -> Self {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = Store::default();
+        let service = TraceServiceServer::new(store.clone()).accept_compressed(GZIP);
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(
+                &pki.server_cert_pem,
+                &pki.server_key_pem,
+            ))
+            .client_ca_root(Certificate::from_pem(&pki.ca_pem));
+        let mut server = tonic::transport::Server::builder().tls_config(tls).unwrap();
+        let task = tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let _ = server
                 .add_service(service)
                 .serve_with_incoming(incoming)
                 .await;
@@ -160,6 +196,11 @@ impl OtlpReceiver {
 
     /// HTTP/protobuf on a given loopback port (0: any).
     pub async fn http_at(port: u16) -> Self {
+        Self::http_on(port, "/v1/traces").await
+    }
+
+    /// HTTP/protobuf taking exports only on `path`.
+    pub async fn http_on(port: u16, path: &'static str) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let store = Store::default();
@@ -176,13 +217,21 @@ impl OtlpReceiver {
                             let store = store.clone();
                             async move {
                                 let ok = req.method() == http::Method::POST
-                                    && req.uri().path() == "/v1/traces"
+                                    && req.uri().path() == path
                                     && req
                                         .headers()
                                         .get("content-type")
                                         .is_some_and(|v| v == "application/x-protobuf");
+                                let encoding = req
+                                    .headers()
+                                    .get("content-encoding")
+                                    .map_or("identity".to_owned(), |v| {
+                                        v.to_str().unwrap().to_owned()
+                                    });
+                                store.encodings.lock().unwrap().push(encoding.clone());
                                 let body = req.into_body().collect().await.unwrap().to_bytes();
-                                let status = match ExportTraceServiceRequest::decode(body) {
+                                let body = decode(&encoding, &body);
+                                let status = match ExportTraceServiceRequest::decode(&body[..]) {
                                     Ok(request) if ok => {
                                         store.add(request);
                                         200
@@ -217,6 +266,11 @@ impl OtlpReceiver {
         format!("http://{}", self.addr)
     }
 
+    /// The content encodings the exports came with, in order.
+    pub fn encodings(&self) -> Vec<String> {
+        self.store.encodings.lock().unwrap().clone()
+    }
+
     /// Turns tracing on in `config`, samples every request and exports here.
     pub fn receive_every_span(&self, config: &mut otel_sidecar::config::Config) {
         config.tracing.enabled = true;
@@ -239,6 +293,18 @@ impl OtlpReceiver {
         }
         panic!("expected {n} spans, got {:?}", self.spans().len());
     }
+}
+
+const GZIP: tonic::codec::CompressionEncoding = tonic::codec::CompressionEncoding::Gzip;
+
+/// An HTTP body as sent, gunzipped when `encoding` says gzip.
+fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
+    if encoding != "gzip" {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut out).unwrap();
+    out
 }
 
 impl Drop for OtlpReceiver {
