@@ -1,11 +1,12 @@
 //! Telemetry plumbing that lives outside the request path: the log writers,
 //! the tracer provider and its bounded span queue.
 
+mod export_queue;
 pub mod logging;
 pub mod otlp_transport;
+pub mod resource;
 pub mod sentry;
 mod sentry_transport;
-mod span_queue;
 pub mod traces;
 
 pub use logging::{init_logging, LogGuards};
