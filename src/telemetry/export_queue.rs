@@ -21,17 +21,23 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The target of the span queue's own lines.
 pub const SPAN_EXPORT_TARGET: &str = "otel_sidecar::telemetry::span_export";
+/// The target of the log record queue's own lines. The OTLP log layer leaves
+/// it out: a line about a failed log export must not become a record that
+/// fails to export in turn, for ever.
+pub const LOG_EXPORT_TARGET: &str = "otel_sidecar::telemetry::log_export";
 
 /// What a queue carries, for its log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queued {
     Spans,
+    LogRecords,
 }
 
 impl Queued {
     fn item(self) -> &'static str {
         match self {
             Self::Spans => "span",
+            Self::LogRecords => "log record",
         }
     }
 }
@@ -223,6 +229,7 @@ macro_rules! queue_event {
     ($queued:expr, $level:ident, $($rest:tt)+) => {
         match $queued {
             Queued::Spans => tracing::$level!(target: SPAN_EXPORT_TARGET, $($rest)+),
+            Queued::LogRecords => tracing::$level!(target: LOG_EXPORT_TARGET, $($rest)+),
         }
     };
 }
