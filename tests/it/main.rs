@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod monitoring;
 mod otlp;
+mod otlp_logs;
 mod overload;
 mod pool;
 mod protocols;
