@@ -473,14 +473,19 @@ async fn otlp_only_over_http_with_gzip_and_a_warning_with_its_exchange_ids() {
         "[listener]\naddress = \"127.0.0.1:{port}\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
          [upstream]\nurl = \"http://127.0.0.1:{dead_upstream}\"\n\
          [tracing]\nsampler = \"always_on\"\n[tracing.otlp]\nendpoint = \"{}\"\n\
-         [logging]\nexporters = [\"otlp\"]\nfile = \"{}\"\n\
+         [logging]\nfile = \"{}\"\n\
          [logging.otlp]\nendpoint = \"{}\"\nprotocol = \"http/protobuf\"\n\
-         compression = \"gzip\"\nschedule_delay = \"100ms\"\n",
+         compression = \"gzip\"\n",
         spans.endpoint(),
         log_file.display(),
         logs.endpoint()
     );
-    let (binary, started_on_stdout) = launch_binary(&config, &[]);
+    // The specification's variables choose the exporter and the delay.
+    let env = [
+        ("OTEL_LOGS_EXPORTER", "otlp"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+    ];
+    let (binary, started_on_stdout) = launch_binary(&config, &env);
     wait_until_serving(port).await;
     let req = Request::get(format!("http://127.0.0.1:{port}/api/chat"))
         .header("x-correlation-id", "otlp-logs-2")
