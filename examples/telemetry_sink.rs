@@ -1,11 +1,12 @@
-//! Local telemetry backends for benchmarks: an OTLP/gRPC trace receiver and
-//! a Sentry envelope endpoint that count what they get and discard it, so
-//! "every signal on" costs what exporting costs without a real backend's
-//! work on the same machine.
+//! Local telemetry backends for benchmarks: an OTLP/gRPC receiver of spans
+//! and log records and a Sentry envelope endpoint that count what they get
+//! and discard it, so "every signal on" costs what exporting costs without a
+//! real backend's work on the same machine.
 //!
 //! ```text
 //! cargo run --release --example telemetry_sink -- 127.0.0.1:4317 127.0.0.1:9411
 //! # tracing.otlp.endpoint = "http://127.0.0.1:4317"
+//! # logging.otlp.endpoint = "http://127.0.0.1:4317"
 //! # sentry.dsn = "http://key@127.0.0.1:9411/1"
 //! ```
 
@@ -17,6 +18,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -42,6 +49,26 @@ impl TraceService for Counter {
             .sum();
         self.0.fetch_add(spans as u64, Ordering::Relaxed);
         Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Counter {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let records: usize = request
+            .into_inner()
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum();
+        self.0.fetch_add(records as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
             partial_success: None,
         }))
     }
@@ -84,12 +111,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:9411".to_owned())
         .parse()?;
     let spans = Counter::default();
+    let records = Counter::default();
     let envelopes = Arc::new(AtomicU64::new(0));
     println!("OTLP/gRPC sink on {otlp}, Sentry envelope sink on {sentry}");
     tokio::spawn(sentry_endpoint(sentry, envelopes.clone()));
-    let total = spans.0.clone();
+    let (span_total, record_total) = (spans.0.clone(), records.0.clone());
     tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(spans))
+        .add_service(LogsServiceServer::new(records))
         .serve_with_shutdown(otlp, async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -101,8 +130,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     println!(
-        "received {} spans and {} Sentry envelopes",
-        total.load(Ordering::Relaxed),
+        "received {} spans, {} log records and {} Sentry envelopes",
+        span_total.load(Ordering::Relaxed),
+        record_total.load(Ordering::Relaxed),
         envelopes.load(Ordering::Relaxed)
     );
     Ok(())

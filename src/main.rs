@@ -91,33 +91,65 @@ fn run(arg: &ConfigArg) -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(EXIT_CONFIG, &format!("invalid configuration: {e}")),
     };
-    let logs = match telemetry::init_logging(&config.logging) {
+    let mut logs = match telemetry::init_logging(&config.logging) {
         Ok(guards) => guards,
         Err(e) => return fail(EXIT_RUNTIME, &format!("cannot set up logging: {e}")),
     };
+    let otlp_logs = logs.take_otlp_export();
     let extras = Extras {
         traces: None,
         log_drops: Some(logs.drops()),
-        access_writers: logs.json_writers(),
+        access: logs.access_outputs(),
         config_path: Some(path),
         log_control: Some(logs.control()),
     };
-    let result = runtime(config.runtime.worker_threads).and_then(|rt| {
-        let result = rt.block_on(serve(config, extras));
-        // After a second signal, tasks still draining are abandoned, not awaited.
-        rt.shutdown_timeout(RUNTIME_SHUTDOWN);
-        result
-    });
-    match result {
-        Ok(code) => code,
+    let rt = match runtime(config.runtime.worker_threads) {
+        Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "otel-sidecar failed");
-            fail(EXIT_RUNTIME, &format!("{e:#}"))
+            return fail(EXIT_RUNTIME, &format!("{e:#}"));
         }
+    };
+    let result = rt.block_on(async {
+        // Started first, so that even a failure to start is exported.
+        let log_export = match otlp_logs.map(|pending| pending.start(&config)).transpose() {
+            Ok(export) => export,
+            Err(e) => {
+                tracing::error!(error = %e, "otel-sidecar failed");
+                return Err(anyhow::Error::from(e));
+            }
+        };
+        let result = serve(config, extras).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %format!("{e:#}"), "otel-sidecar failed");
+        }
+        // What was logged up to here, "stopped" included, is sent; after a
+        // second signal the process exits now.
+        if !matches!(result, Ok(Stopped::Abandoned(_))) {
+            if let Some(export) = &log_export {
+                export.shutdown().await;
+            }
+        }
+        result
+    });
+    // After a second signal, tasks still draining are abandoned, not awaited.
+    rt.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result {
+        Ok(Stopped::Drained) => ExitCode::SUCCESS,
+        Ok(Stopped::Abandoned(number)) => ExitCode::from(EXIT_SIGNAL_BASE + number),
+        Err(e) => fail(EXIT_RUNTIME, &format!("{e:#}")),
     }
 }
 
-async fn serve(config: Config, mut extras: Extras) -> anyhow::Result<ExitCode> {
+/// How the proxy stopped.
+enum Stopped {
+    /// Every in-flight exchange finished (or the drain timed out).
+    Drained,
+    /// A second signal: exiting without waiting, as the signal (its number) would.
+    Abandoned(u8),
+}
+
+async fn serve(config: Config, mut extras: Extras) -> anyhow::Result<Stopped> {
     let mut signals = Signals::new()?;
     let (delay, drain_timeout) = (
         config.listener.shutdown_delay,
@@ -140,11 +172,11 @@ async fn serve(config: Config, mut extras: Extras) -> anyhow::Result<ExitCode> {
     tokio::select! {
         () = sidecar.wait() => {
             tracing::info!("stopped");
-            Ok(ExitCode::SUCCESS)
+            Ok(Stopped::Drained)
         }
         (second, number) = signals.next_stop(|| async {}) => {
             tracing::warn!(signal = second, "second shutdown signal: exiting without waiting for the drain");
-            Ok(ExitCode::from(EXIT_SIGNAL_BASE + number))
+            Ok(Stopped::Abandoned(number))
         }
     }
 }

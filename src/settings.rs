@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use http::HeaderName;
 use opentelemetry_sdk::trace::Sampler;
-use tracing_appender::non_blocking::NonBlocking;
 
 use crate::config::Config;
 use crate::context::RouteTable;
@@ -18,6 +17,7 @@ use crate::exchange::Recording;
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::sinks::{AccessLog, MetricsSink, SentrySink, Sinks, SpanSink};
+use crate::telemetry::logging::AccessOutputs;
 use crate::telemetry::{traces, SentryClient, TracePipeline};
 
 /// Everything per exchange that a reload may change.
@@ -40,11 +40,12 @@ pub struct Settings {
 }
 
 /// What settings are built on that lives as long as the process: the
-/// registry, the trace pipeline, the log writers, the shutdown's cut flag.
+/// registry, the trace pipeline, the access line's outputs, the shutdown's
+/// cut flag.
 pub struct Foundation {
     pub metrics: Arc<Metrics>,
     pub traces: Option<Arc<TracePipeline>>,
-    pub access_writers: Vec<NonBlocking>,
+    pub access: AccessOutputs,
     pub cutting: Arc<AtomicBool>,
 }
 
@@ -70,11 +71,8 @@ impl Settings {
         if let Some(traces) = &foundation.traces {
             sinks = sinks.with(SpanSink::new(traces.clone()));
         }
-        if config.logging.access_log {
-            sinks = sinks.with(AccessLog::new(
-                redactor.clone(),
-                foundation.access_writers.clone(),
-            ));
+        if config.logging.access_log && !foundation.access.is_empty() {
+            sinks = sinks.with(AccessLog::new(redactor.clone(), foundation.access.clone()));
         }
         let recording = Recording::new(
             sinks,

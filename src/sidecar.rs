@@ -20,7 +20,7 @@ use crate::redact::Redactor;
 use crate::reload::{ReloadOutcome, ReloadParts, Reloader};
 use crate::server::{self, ConnectionSettings, Limits};
 use crate::settings::{Foundation, Settings};
-use crate::telemetry::logging::LogControl;
+use crate::telemetry::logging::{AccessOutputs, LogControl};
 use crate::telemetry::{SentryClient, TracePipeline, TracePipelineError};
 use crate::tls::{self, TlsError};
 use crate::upstream;
@@ -40,10 +40,11 @@ pub enum StartError {
 pub struct Extras {
     /// The trace pipeline; `None` means tracing off.
     pub traces: Option<TracePipeline>,
-    /// Counters of log lines lost, for `sidecar_telemetry_dropped_total{signal="logs"}`.
+    /// Counters of log lines and records lost, for
+    /// `sidecar_telemetry_dropped_total{signal="logs"}`.
     pub log_drops: Option<crate::telemetry::logging::LogDrops>,
-    /// JSON log writers the access log writes its lines to directly.
-    pub access_writers: Vec<tracing_appender::non_blocking::NonBlocking>,
+    /// Where the access line goes (by default, a `tracing` event).
+    pub access: AccessOutputs,
     /// The file the configuration came from: with it, SIGHUP and `POST
     /// /reload` reload it.
     pub config_path: Option<PathBuf>,
@@ -97,7 +98,7 @@ impl Sidecar {
         let foundation = Foundation {
             metrics: metrics.clone(),
             traces: traces.clone(),
-            access_writers: extras.access_writers,
+            access: extras.access,
             cutting: Arc::new(AtomicBool::new(false)),
         };
         let redactor = Arc::new(Redactor::new(&config.sentry));

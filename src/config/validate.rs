@@ -149,11 +149,16 @@ fn validate_otlp(config: &Config) -> Result<(), ValidationError> {
             }
         }
     }
-    if config.tracing.otlp.max_export_batch_size > config.tracing.otlp.max_queue_size {
-        return Err((
-            "tracing.otlp.max_export_batch_size".into(),
-            "must not exceed max_queue_size".into(),
-        ));
+    for (table, own) in [
+        ("tracing.otlp", &config.tracing.otlp),
+        ("logging.otlp", &config.logging.otlp),
+    ] {
+        if own.max_export_batch_size > own.max_queue_size {
+            return Err((
+                format!("{table}.max_export_batch_size"),
+                "must not exceed max_queue_size".into(),
+            ));
+        }
     }
     Ok(())
 }

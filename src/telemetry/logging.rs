@@ -1,18 +1,22 @@
-//! Process-wide logging: JSON lines (or pretty text) on stdout and optionally
-//! a file, written by background threads so a slow terminal or disk never
-//! blocks the request path. Lines dropped because a queue is full, or lost
-//! because a write failed (a full or unwritable disk), are counted.
+//! Process-wide logging: JSON lines (or pretty text) on stdout (the
+//! `console` exporter) and optionally a file, written by background threads
+//! so a slow terminal or disk never blocks the request path; and with the
+//! `otlp` exporter, OpenTelemetry log records ([`otlp_logs`](super::otlp_logs)).
+//! Lines dropped because a queue is full, lost because a write failed (a
+//! full or unwritable disk), and records not delivered are counted.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{fmt, reload, EnvFilter, Layer, Registry};
 
-use crate::config::{LogFormat, LoggingConfig};
+use super::otlp_logs::{self, LogRecords, OtlpLayer, PendingLogExport};
+use crate::config::{LogFormat, LoggingConfig, LogsExporter};
 
 /// Lines buffered per writer before new ones are dropped (and counted).
 const LOG_QUEUE_LINES: usize = 16 * 1024;
@@ -24,8 +28,41 @@ const WRITE_BUFFER: usize = 64 * 1024;
 pub struct LogGuards {
     _guards: Vec<WorkerGuard>,
     drops: LogDrops,
-    json_writers: Vec<NonBlocking>,
+    access: AccessOutputs,
+    otlp: Option<PendingLogExport>,
     control: LogControl,
+}
+
+/// Where the access line goes, decided once by [`init_logging`].
+#[derive(Clone, Debug)]
+pub struct AccessOutputs {
+    /// The writers that take JSON lines (stdout in JSON format, the file):
+    /// the access log serializes its line once and hands it to each.
+    pub json_writers: Vec<NonBlocking>,
+    /// Whether the line is also a `tracing` event, for the pretty stdout
+    /// (the JSON layers leave the event out: they got the line already).
+    pub event: bool,
+    /// OTLP log records, with the `otlp` exporter.
+    pub otlp: Option<LogRecords>,
+}
+
+impl Default for AccessOutputs {
+    /// The library used on its own: the line is a `tracing` event for
+    /// whatever subscriber the embedding program installed.
+    fn default() -> Self {
+        Self {
+            json_writers: Vec::new(),
+            event: true,
+            otlp: None,
+        }
+    }
+}
+
+impl AccessOutputs {
+    /// Nothing takes the line: no access log is worth recording.
+    pub fn is_empty(&self) -> bool {
+        self.json_writers.is_empty() && !self.event && self.otlp.is_none()
+    }
 }
 
 /// Changes the running filter: `logging.level` and `logging.access_log`
@@ -49,10 +86,15 @@ impl LogGuards {
         self.control.clone()
     }
 
-    /// The writers that take JSON lines (stdout in JSON format, and the file):
-    /// the access log formats its line once and hands it to each.
-    pub fn json_writers(&self) -> Vec<NonBlocking> {
-        self.json_writers.clone()
+    /// Where the access line goes.
+    pub fn access_outputs(&self) -> AccessOutputs {
+        self.access.clone()
+    }
+
+    /// The OTLP record export, to be started once the runtime runs; `None`
+    /// without the `otlp` exporter (or once taken).
+    pub fn take_otlp_export(&mut self) -> Option<PendingLogExport> {
+        self.otlp.take()
     }
 
     /// The counters behind `sidecar_telemetry_dropped_total{signal="logs"}`.
@@ -61,17 +103,23 @@ impl LogGuards {
     }
 }
 
-/// Log lines lost so far: dropped from a full queue or failed to write.
+/// Log lines and records lost so far: lines dropped from a full queue or
+/// failed to write, OTLP records dropped from a full queue or whose export
+/// failed. Each output counts its own: a line written to stdout but dropped
+/// from the OTLP queue counts once.
 #[derive(Clone, Default, Debug)]
 pub struct LogDrops {
     queues: Vec<ErrorCounter>,
     failed_writes: Arc<AtomicU64>,
+    otlp_records: Arc<AtomicU64>,
 }
 
 impl LogDrops {
-    pub fn lines(&self) -> u64 {
+    pub fn lost(&self) -> u64 {
         let dropped: usize = self.queues.iter().map(ErrorCounter::dropped_lines).sum();
-        dropped as u64 + self.failed_writes.load(Ordering::Relaxed)
+        dropped as u64
+            + self.failed_writes.load(Ordering::Relaxed)
+            + self.otlp_records.load(Ordering::Relaxed)
     }
 }
 
@@ -144,7 +192,12 @@ fn filter(config: &LoggingConfig) -> EnvFilter {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG`, when set, replaces `logging.level`.
+/// A boxed layer of the subscriber.
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs the global subscriber: stdout with the `console` exporter, the
+/// file when set, OTLP records with the `otlp` exporter, all under one
+/// level filter. `RUST_LOG`, when set, replaces `logging.level`.
 pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
     let mut guards = Vec::new();
     let mut drops = LogDrops::default();
@@ -160,40 +213,59 @@ pub fn init_logging(config: &LoggingConfig) -> io::Result<LogGuards> {
         writer
     };
 
-    let mut json_writers = Vec::new();
-    let stdout = writer(Box::new(io::stdout()));
-    let stdout_layer = match config.format {
-        LogFormat::Json => {
-            json_writers.push(stdout.clone());
-            json_layer(stdout).boxed()
-        }
-        LogFormat::Pretty => fmt::layer()
-            .with_ansi(io::IsTerminal::is_terminal(&io::stdout()))
-            .with_writer(stdout)
-            .with_span_events(FmtSpan::NONE)
-            .boxed(),
+    let mut layers: Vec<BoxedLayer> = Vec::new();
+    let mut access = AccessOutputs {
+        json_writers: Vec::new(),
+        event: false,
+        otlp: None,
     };
-    let file_layer = match &config.file {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?;
-            let file = writer(Box::new(file));
-            json_writers.push(file.clone());
-            Some(json_layer(file))
+    // The JSON writers get the access line from the access log itself.
+    let not_access = || filter_fn(|metadata| metadata.target() != ACCESS_TARGET);
+    if config.exporters.contains(&LogsExporter::Console) {
+        let stdout = writer(Box::new(io::stdout()));
+        match config.format {
+            LogFormat::Json => {
+                access.json_writers.push(stdout.clone());
+                layers.push(json_layer(stdout).with_filter(not_access()).boxed());
+            }
+            LogFormat::Pretty => {
+                access.event = true;
+                let pretty = fmt::layer()
+                    .with_ansi(io::IsTerminal::is_terminal(&io::stdout()))
+                    .with_writer(stdout)
+                    .with_span_events(FmtSpan::NONE);
+                layers.push(pretty.boxed());
+            }
         }
-        None => None,
-    };
+    }
+    if let Some(path) = &config.file {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let file = writer(Box::new(file));
+        access.json_writers.push(file.clone());
+        layers.push(json_layer(file).with_filter(not_access()).boxed());
+    }
+    let mut otlp = None;
+    if config.exporters.contains(&LogsExporter::Otlp) {
+        let (records, pending) =
+            LogRecords::new(config.otlp.max_queue_size, drops.otlp_records.clone());
+        let layer = OtlpLayer::new(records.clone()).with_filter(filter_fn(otlp_logs::exported));
+        layers.push(layer.boxed());
+        access.otlp = Some(records);
+        otlp = Some(pending);
+    }
     let (filter, handle) = reload::Layer::new(filter(config));
     Registry::default()
-        .with(stdout_layer.and_then(file_layer).with_filter(filter))
+        .with(layers.with_filter(filter))
         .try_init()
         .map_err(io::Error::other)?;
     Ok(LogGuards {
         _guards: guards,
         drops,
-        json_writers,
+        access,
+        otlp,
         control: LogControl { handle },
     })
 }

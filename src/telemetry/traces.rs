@@ -1,23 +1,23 @@
 //! The trace pipeline: sampler, id generator, resource, and the OTLP
-//! exporter (gRPC or HTTP/protobuf) behind the bounded [`SpanQueue`].
+//! exporter (gRPC or HTTP/protobuf) behind the bounded [`ExportQueue`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceId};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry::{Context, InstrumentationScope};
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler as SdkSampler, SamplingDecision, ShouldSample,
     SpanData, SpanExporter,
 };
-use opentelemetry_sdk::Resource;
-use opentelemetry_semantic_conventions::resource as semres;
 
+use super::export_queue::{BatchExport, ExportQueue, QueueSettings, Queued};
 use super::otlp_transport;
+use super::resource::resource;
 use super::span_exporters::SpanExporters;
-use super::span_queue::{QueueSettings, SpanQueue};
-use crate::config::{Config, Sampler, ServiceConfig, Signal, TracingConfig};
+use crate::config::{Config, Sampler, Signal, TracingConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TracePipelineError {
@@ -35,7 +35,7 @@ pub enum TracePipelineError {
 pub struct TracePipeline {
     ids: RandomIdGenerator,
     scope: InstrumentationScope,
-    queue: SpanQueue,
+    queue: ExportQueue<SpanData>,
     dropped: Arc<AtomicU64>,
     export_timeout: Duration,
 }
@@ -65,7 +65,11 @@ impl TracePipeline {
         let dropped = Arc::new(AtomicU64::new(0));
         exporter.set_resource(&resource(&config.service));
         let timeout = config.otlp.target(Signal::Traces, otlp).timeout;
-        let queue = SpanQueue::start(exporter, QueueSettings::of(otlp, timeout), dropped.clone());
+        let queue = ExportQueue::start(
+            Spans(exporter),
+            QueueSettings::of(otlp, timeout),
+            dropped.clone(),
+        );
         let scope = InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
@@ -115,7 +119,9 @@ impl TracePipeline {
 
     /// Queues a finished span for export; never blocks (a full queue drops and counts).
     pub fn export(&self, span: SpanData) {
-        self.queue.push(span);
+        if span.span_context.is_sampled() {
+            self.queue.push(span);
+        }
     }
 
     /// Spans not delivered so far: queue full, or export failed or timed out.
@@ -139,6 +145,25 @@ impl TracePipeline {
     }
 }
 
+/// A span exporter as the queue drives it.
+struct Spans<E>(E);
+
+impl<E: SpanExporter + 'static> BatchExport for Spans<E> {
+    type Item = SpanData;
+    const QUEUED: Queued = Queued::Spans;
+
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        self.0.export(batch)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+}
+
 /// The sampler `[tracing]` names.
 pub fn sampler(config: &TracingConfig) -> SdkSampler {
     let ratio = SdkSampler::TraceIdRatioBased(config.ratio);
@@ -150,28 +175,6 @@ pub fn sampler(config: &TracingConfig) -> SdkSampler {
         Sampler::ParentbasedAlwaysOff => SdkSampler::ParentBased(Box::new(SdkSampler::AlwaysOff)),
         Sampler::ParentbasedTraceidratio => SdkSampler::ParentBased(Box::new(ratio)),
     }
-}
-
-/// `[service]` plus its `resource_attributes` (which already hold
-/// `OTEL_RESOURCE_ATTRIBUTES`), so the SDK's own environment detector is not used.
-fn resource(service: &ServiceConfig) -> Resource {
-    let mut attributes = vec![KeyValue::new(semres::SERVICE_NAME, service.name.clone())];
-    let optional = [
-        (semres::SERVICE_VERSION, &service.version),
-        (semres::SERVICE_NAMESPACE, &service.namespace),
-        ("deployment.environment.name", &service.environment),
-    ];
-    for (key, value) in optional {
-        if !value.is_empty() {
-            attributes.push(KeyValue::new(key, value.clone()));
-        }
-    }
-    for (key, value) in &service.resource_attributes {
-        attributes.push(KeyValue::new(key.clone(), value.clone()));
-    }
-    Resource::builder_empty()
-        .with_attributes(attributes)
-        .build()
 }
 
 fn exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, TracePipelineError> {

@@ -235,3 +235,66 @@ async fn a_quieter_level_keeps_the_access_log_and_warning_means_warn() {
         "info lines are filtered: {levels:#?}"
     );
 }
+
+/// The pretty console gets the access line as text beside a JSON log file,
+/// and each output gets it once; with no exporter at all, stdout is silent
+/// and the file still gets every line.
+#[tokio::test]
+async fn every_output_gets_the_access_line_once() {
+    let upstream = mirror().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (exporters, format) in [("[\"console\"]", "pretty"), ("[]", "json")] {
+        let log_file = dir.path().join(format!("{format}.log"));
+        let port = closed_port().await;
+        let config = format!(
+            "[listener]\naddress = \"127.0.0.1:{port}\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+             [upstream]\nurl = \"{}\"\n[tracing]\nenabled = false\n\
+             [logging]\nexporters = {exporters}\nformat = \"{format}\"\nfile = \"{}\"\n",
+            upstream.url(),
+            log_file.display()
+        );
+        let (binary, _) = launch_binary(&config, &[]);
+        let req = |id: &str| {
+            Request::get(format!("http://127.0.0.1:{port}/once"))
+                .header("x-correlation-id", id)
+                .body(full(Bytes::new()))
+                .unwrap()
+        };
+        let mut served = false;
+        for attempt in 0..200 {
+            let id = format!("{format}-{attempt}");
+            if let Ok(Ok(response)) = tokio::time::timeout(STEP, client().request(req(&id))).await {
+                assert_eq!(response.status(), 200);
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(served, "the binary never answered on 127.0.0.1:{port}");
+        let (parts, _) = send(&client(), req("once-1")).await;
+        assert_eq!(parts.status, 200);
+        let (code, binary) = binary.terminate().await;
+        assert_eq!(code, 0);
+        let stdout = binary.lines.lock().unwrap().clone();
+        let file = std::fs::read_to_string(&log_file).unwrap();
+        let in_file = file
+            .lines()
+            .filter(|l| l.contains("request completed") && l.contains("\"once-1\""))
+            .count();
+        assert_eq!(in_file, 1, "{format}: {file}");
+        let on_stdout: Vec<_> = stdout
+            .iter()
+            .filter(|l| l.contains("request completed") && l.contains("once-1"))
+            .collect();
+        if exporters == "[]" {
+            assert!(stdout.is_empty(), "no console exporter: {stdout:#?}");
+        } else {
+            assert_eq!(on_stdout.len(), 1, "{stdout:#?}");
+            assert!(
+                !on_stdout[0].starts_with('{'),
+                "plain text: {}",
+                on_stdout[0]
+            );
+        }
+    }
+}

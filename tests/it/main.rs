@@ -17,6 +17,7 @@ mod metrics;
 mod monitoring;
 mod otlp;
 mod otlp_export;
+mod otlp_logs;
 mod overload;
 mod pki;
 mod pool;

@@ -3,8 +3,10 @@
 //!
 //! In the binary the line is serialized once, straight from the completion,
 //! and handed to each JSON writer (stdout, the log file): no `tracing` event,
-//! no per-layer formatting. Without writers (the library used on its own) it
-//! is a `tracing` event with the same fields.
+//! no per-layer formatting. For the pretty stdout, and for the library used
+//! on its own, it is a `tracing` event with the same fields. With the `otlp`
+//! exporter it is also an OpenTelemetry log record built from the same
+//! fields (typed, with the exchange's ids as its trace context), only then.
 
 mod timestamp;
 
@@ -12,17 +14,20 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use opentelemetry::logs::{AnyValue, LogRecord as _};
+use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+use opentelemetry_sdk::logs::SdkLogRecord;
 use serde::Serialize;
-use tracing_appender::non_blocking::NonBlocking;
 
 use crate::exchange::Sink;
 use crate::exchange::{protocol_log_name, Completion};
 use crate::redact::Redactor;
-use crate::telemetry::logging::ACCESS_TARGET;
+use crate::telemetry::logging::{AccessOutputs, ACCESS_TARGET};
+use crate::telemetry::otlp_logs::LogRecords;
 
 pub struct AccessLog {
     redactor: Arc<Redactor>,
-    writers: Vec<NonBlocking>,
+    outputs: AccessOutputs,
 }
 
 /// The access line's fields, in the order the JSON formatter writes them.
@@ -66,9 +71,8 @@ fn millis(d: Duration) -> f64 {
 }
 
 impl AccessLog {
-    /// `writers` take the serialized line; empty means "emit a tracing event".
-    pub fn new(redactor: Arc<Redactor>, writers: Vec<NonBlocking>) -> Self {
-        Self { redactor, writers }
+    pub fn new(redactor: Arc<Redactor>, outputs: AccessOutputs) -> Self {
+        Self { redactor, outputs }
     }
 
     /// The line as the JSON writers get it.
@@ -83,7 +87,7 @@ impl AccessLog {
         let Some(buf) = Self::serialize(line) else {
             return;
         };
-        for writer in &self.writers {
+        for writer in &self.outputs.json_writers {
             // Non-blocking and lossy: a full queue drops the line and counts it.
             let _ = writer.clone().write_all(&buf);
         }
@@ -115,18 +119,68 @@ impl AccessLog {
     }
 }
 
+/// The line as an OpenTelemetry log record: `level` its severity, `message`
+/// its body, `timestamp` its time, `target` its scope name, the ids its
+/// trace context, and every other field an attribute of the field's type.
+fn otlp_record(
+    records: &LogRecords,
+    line: &Line<'_>,
+    at: SystemTime,
+    trace: Option<(TraceId, SpanId, TraceFlags)>,
+) -> SdkLogRecord {
+    let mut record = records.record(at, tracing::Level::INFO);
+    record.set_target(line.target);
+    record.set_body(AnyValue::from(line.message));
+    if let Some((trace_id, span_id, flags)) = trace {
+        record.set_trace_context(trace_id, span_id, Some(flags));
+    }
+    let text = |value: &str| AnyValue::from(value.to_owned());
+    record.add_attribute("correlation_id", text(line.correlation_id));
+    record.add_attribute("method", text(line.method));
+    record.add_attribute("path", text(line.path));
+    record.add_attribute("handler", text(line.handler));
+    record.add_attribute("status", AnyValue::Int(line.status.into()));
+    record.add_attribute("duration_ms", AnyValue::Double(line.duration_ms));
+    if let Some(ms) = line.upstream_ms {
+        record.add_attribute("upstream_ms", AnyValue::Double(ms));
+    }
+    record.add_attribute("bytes_in", int(line.bytes_in));
+    record.add_attribute("bytes_out", int(line.bytes_out));
+    record.add_attribute("client_address", text(line.client_address));
+    record.add_attribute("protocol", AnyValue::from(line.protocol));
+    if let Some(error_type) = line.error_type {
+        record.add_attribute("error_type", AnyValue::from(error_type));
+    }
+    if let Some(model) = line.model {
+        record.add_attribute("model", text(model));
+    }
+    if let Some(tokens) = line.input_tokens {
+        record.add_attribute("input_tokens", int(tokens));
+    }
+    if let Some(tokens) = line.output_tokens {
+        record.add_attribute("output_tokens", int(tokens));
+    }
+    if let Some(ms) = line.ttft_ms {
+        record.add_attribute("ttft_ms", AnyValue::Double(ms));
+    }
+    record
+}
+
+/// OTLP integers are signed: a count beyond `i64::MAX` (never seen) saturates.
+fn int(value: u64) -> AnyValue {
+    AnyValue::Int(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
 impl Sink for AccessLog {
     fn record(&self, c: &Completion) {
-        if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
-            return;
-        }
+        let at = SystemTime::now();
         let e = &c.exchange;
         let genai = c.genai.as_ref();
         let ids = e.trace_ids();
         let path = self.redactor.target(e.target.as_str());
         let mut timestamp = [0u8; timestamp::LEN];
         let line = Line {
-            timestamp: timestamp::rfc3339_micros(SystemTime::now(), &mut timestamp),
+            timestamp: timestamp::rfc3339_micros(at, &mut timestamp),
             level: "INFO",
             message: "request completed",
             correlation_id: e.correlation_id.as_str(),
@@ -149,19 +203,37 @@ impl Sink for AccessLog {
             ttft_ms: genai.and_then(|g| g.time_to_first_token).map(millis),
             target: ACCESS_TARGET,
         };
-        if self.writers.is_empty() {
-            Self::event(&line);
-        } else {
+        if !self.outputs.json_writers.is_empty() {
             self.write(&line);
+        }
+        if self.outputs.event {
+            Self::event(&line);
+        }
+        if let Some(records) = &self.outputs.otlp {
+            let trace = e.trace.as_ref().map(|t| {
+                let flags = if t.is_sampled() {
+                    TraceFlags::SAMPLED
+                } else {
+                    TraceFlags::default()
+                };
+                (t.trace_id(), t.span_id(), flags)
+            });
+            records.push(otlp_record(records, &line, at, trace));
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    //! The line has two renderings: serialized once for the JSON writers, and
-    //! as a `tracing` event where there are none (the pretty format, the
-    //! library used on its own). They must say the same.
+    //! The line has three renderings: serialized once for the JSON writers,
+    //! as a `tracing` event (the pretty format, the library used on its
+    //! own), and as an OTLP log record. They must say the same.
+
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+
+    use opentelemetry::logs::Severity;
+    use serde_json::{json, Map, Value};
 
     use super::*;
     use crate::telemetry::logging::capture_json_lines;
@@ -207,6 +279,75 @@ mod tests {
             let event = fields(&capture_json_lines(|| AccessLog::event(&line)));
             let serialized = fields(&AccessLog::serialize(&line).unwrap());
             assert_eq!(event, serialized, "genai: {genai}");
+        }
+    }
+
+    /// The record's content in the JSON line's terms.
+    fn as_json(record: &SdkLogRecord) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert("level".into(), json!(record.severity_text().unwrap()));
+        let body = match record.body() {
+            Some(AnyValue::String(text)) => text.as_str().to_owned(),
+            other => panic!("body {other:?}"),
+        };
+        map.insert("message".into(), json!(body));
+        for (key, value) in record.attributes_iter() {
+            let value = match value {
+                AnyValue::String(text) => json!(text.as_str()),
+                AnyValue::Int(int) => json!(int),
+                AnyValue::Double(double) => json!(double),
+                other => panic!("{key}: {other:?}"),
+            };
+            map.insert(key.to_string(), value);
+        }
+        if let Some(trace) = record.trace_context() {
+            map.insert("trace_id".into(), json!(trace.trace_id.to_string()));
+            map.insert("span_id".into(), json!(trace.span_id.to_string()));
+        }
+        map.insert("target".into(), json!(record.target().unwrap()));
+        map
+    }
+
+    #[test]
+    fn the_record_says_what_the_line_says_typed() {
+        let (records, _pending) = LogRecords::new(4, Arc::new(AtomicU64::new(0)));
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        for genai in [false, true] {
+            let line = line(genai);
+            let trace = (
+                TraceId::from_hex(line.trace_id.unwrap()).unwrap(),
+                SpanId::from_hex(line.span_id.unwrap()).unwrap(),
+                TraceFlags::SAMPLED,
+            );
+            let record = otlp_record(&records, &line, at, Some(trace));
+            let serialized = fields(&AccessLog::serialize(&line).unwrap());
+            let mut ours = as_json(&record);
+            // Same keys and values, whatever the order.
+            let mut theirs = serialized.clone();
+            ours.sort_keys();
+            theirs.sort_keys();
+            assert_eq!(ours, theirs, "genai: {genai}");
+            assert_eq!(record.severity_number(), Some(Severity::Info));
+            assert_eq!(record.timestamp(), Some(at));
+            assert_eq!(record.observed_timestamp(), Some(at));
+            let context = record.trace_context().unwrap();
+            assert_eq!(context.trace_flags, Some(TraceFlags::SAMPLED));
+            assert!(
+                record
+                    .attributes_iter()
+                    .all(|(key, _)| !["trace_id", "span_id", "message", "level"]
+                        .contains(&key.as_str())),
+                "the record's own fields are not repeated as attributes"
+            );
+            let typed = |key: &str| {
+                record
+                    .attributes_iter()
+                    .find(|(k, _)| k.as_str() == key)
+                    .map(|(_, v)| v.clone())
+            };
+            assert_eq!(typed("status"), Some(AnyValue::Int(502)));
+            assert_eq!(typed("duration_ms"), Some(AnyValue::Double(12.5)));
+            assert_eq!(typed("bytes_in"), Some(AnyValue::Int(42)));
         }
     }
 }
