@@ -130,7 +130,8 @@ fn host_port(url: &str) -> (String, u16) {
 
 /// The agent topology as shipped: clients -> agent-sidecar -> agent ->
 /// ollama-sidecar -> ollama, each sidecar with its own config file, scraped
-/// by Prometheus and collected by Promtail under its service.name.
+/// by Prometheus and labelled for the file-based log alternative under its
+/// service.name.
 #[test]
 fn compose_runs_the_agent_between_two_sidecars_that_prometheus_tells_apart() {
     let dir = repo("monitoring");
@@ -165,7 +166,7 @@ fn compose_runs_the_agent_between_two_sidecars_that_prometheus_tells_apart() {
         assert_eq!(
             setting(lines, "otel-sidecar.service"),
             Some(service.as_str()),
-            "{name}: Promtail's service label"
+            "{name}: the label Alloy (the file-based log alternative) discovers"
         );
         assert_eq!(
             host_port(
