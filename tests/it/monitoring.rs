@@ -2,6 +2,9 @@
 //! validates the rules and runs their unit tests, a real Prometheus scrapes a
 //! running sidecar and evaluates the recording rules, every metric the
 //! dashboard and rules query exists, and the compose file is complete.
+//! `otlp_stack` checks how the stack carries the signals over OTLP: the
+//! sidecars to the collector, the collector to Tempo, Loki and Prometheus,
+//! the file-based log alternative, and Grafana's log queries and trace links.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +19,8 @@ use crate::metrics::scrape;
 use crate::support::*;
 
 use crate::tools::run;
+
+mod otlp_stack;
 
 #[test]
 fn promtool_validates_config_and_rules_and_runs_their_unit_tests() {
