@@ -2,6 +2,9 @@
 //! validates the rules and runs their unit tests, a real Prometheus scrapes a
 //! running sidecar and evaluates the recording rules, every metric the
 //! dashboard and rules query exists, and the compose file is complete.
+//! `otlp_stack` checks how the stack carries the signals over OTLP: the
+//! sidecars to the collector, the collector to Tempo, Loki and Prometheus,
+//! the file-based log alternative, and Grafana's log queries and trace links.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +19,8 @@ use crate::metrics::scrape;
 use crate::support::*;
 
 use crate::tools::run;
+
+mod otlp_stack;
 
 #[test]
 fn promtool_validates_config_and_rules_and_runs_their_unit_tests() {
@@ -130,7 +135,8 @@ fn host_port(url: &str) -> (String, u16) {
 
 /// The agent topology as shipped: clients -> agent-sidecar -> agent ->
 /// ollama-sidecar -> ollama, each sidecar with its own config file, scraped
-/// by Prometheus and collected by Promtail under its service.name.
+/// by Prometheus and labelled for the file-based log alternative under its
+/// service.name.
 #[test]
 fn compose_runs_the_agent_between_two_sidecars_that_prometheus_tells_apart() {
     let dir = repo("monitoring");
@@ -165,7 +171,7 @@ fn compose_runs_the_agent_between_two_sidecars_that_prometheus_tells_apart() {
         assert_eq!(
             setting(lines, "otel-sidecar.service"),
             Some(service.as_str()),
-            "{name}: Promtail's service label"
+            "{name}: the label Alloy (the file-based log alternative) discovers"
         );
         assert_eq!(
             host_port(
