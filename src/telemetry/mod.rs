@@ -1,6 +1,7 @@
 //! Telemetry plumbing that lives outside the request path: the log writers,
 //! the tracer provider and its bounded span queue.
 
+mod export_health;
 pub mod logging;
 pub mod otlp_transport;
 pub mod sentry;

@@ -17,6 +17,8 @@ use std::time::Duration;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tokio::sync::{mpsc, oneshot};
 
+use super::export_health::ExportHealth;
+
 /// The queue's settings (`[tracing.otlp]`, `OTEL_BSP_*`).
 #[derive(Debug, Clone, Copy)]
 pub struct QueueSettings {
@@ -105,7 +107,7 @@ async fn export_loop<E: SpanExporter>(
         exporter,
         settings,
         dropped,
-        health: ExportHealth::default(),
+        health: ExportHealth::new("span", "spans"),
     };
     let mut batch = Vec::with_capacity(settings.max_batch);
     let mut tick = tokio::time::interval(settings.schedule_delay);
@@ -153,29 +155,6 @@ fn drain(commands: &mut mpsc::Receiver<Command>, batch: &mut Vec<SpanData>) {
             Command::Flush(done) | Command::Shutdown(done) => {
                 let _ = done.send(());
             }
-        }
-    }
-}
-
-/// Whether the last export failed, so a collector that goes down is logged
-/// as a warning once, and its recovery once, however many batches fail.
-#[derive(Default)]
-struct ExportHealth {
-    failing: bool,
-}
-
-impl ExportHealth {
-    fn succeeded(&mut self) {
-        if std::mem::take(&mut self.failing) {
-            tracing::info!("span export recovered");
-        }
-    }
-
-    fn failed(&mut self, spans: u64, failure: &str) {
-        if std::mem::replace(&mut self.failing, true) {
-            tracing::debug!(spans, error = %failure, "span export failed; dropping spans");
-        } else {
-            tracing::warn!(spans, error = %failure, "span export failed; dropping spans");
         }
     }
 }
