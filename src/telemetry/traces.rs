@@ -149,8 +149,9 @@ pub fn sampler(config: &TracingConfig) -> SdkSampler {
 }
 
 /// `[service]` plus its `resource_attributes` (which already hold
-/// `OTEL_RESOURCE_ATTRIBUTES`), so the SDK's own environment detector is not used.
-fn resource(service: &ServiceConfig) -> Resource {
+/// `OTEL_RESOURCE_ATTRIBUTES`), so the SDK's own environment detector is not
+/// used. Spans and exported metrics carry the same resource.
+pub(crate) fn resource(service: &ServiceConfig) -> Resource {
     let mut attributes = vec![KeyValue::new(semres::SERVICE_NAME, service.name.clone())];
     let optional = [
         (semres::SERVICE_VERSION, &service.version),
