@@ -1,11 +1,11 @@
-//! Local telemetry backends for benchmarks: an OTLP/gRPC trace receiver and
-//! a Sentry envelope endpoint that count what they get and discard it, so
-//! "every signal on" costs what exporting costs without a real backend's
-//! work on the same machine.
+//! Local telemetry backends for benchmarks: an OTLP/gRPC trace and metrics
+//! receiver and a Sentry envelope endpoint that count what they get and
+//! discard it, so "every signal on" costs what exporting costs without a
+//! real backend's work on the same machine.
 //!
 //! ```text
 //! cargo run --release --example telemetry_sink -- 127.0.0.1:4317 127.0.0.1:9411
-//! # tracing.otlp.endpoint = "http://127.0.0.1:4317"
+//! # [otlp] endpoint = "http://127.0.0.1:4317" (spans and metrics)
 //! # sentry.dsn = "http://key@127.0.0.1:9411/1"
 //! ```
 
@@ -17,6 +17,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -42,6 +48,37 @@ impl TraceService for Counter {
             .sum();
         self.0.fetch_add(spans as u64, Ordering::Relaxed);
         Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// Counts metric data points.
+#[derive(Default, Clone)]
+struct Points(Arc<AtomicU64>);
+
+#[tonic::async_trait]
+impl MetricsService for Points {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let points: usize = request
+            .into_inner()
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| match &m.data {
+                Some(Data::Sum(s)) => s.data_points.len(),
+                Some(Data::Gauge(g)) => g.data_points.len(),
+                Some(Data::Histogram(h)) => h.data_points.len(),
+                _ => 0,
+            })
+            .sum();
+        self.0.fetch_add(points as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
             partial_success: None,
         }))
     }
@@ -84,12 +121,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:9411".to_owned())
         .parse()?;
     let spans = Counter::default();
+    let points = Points::default();
     let envelopes = Arc::new(AtomicU64::new(0));
-    println!("OTLP/gRPC sink on {otlp}, Sentry envelope sink on {sentry}");
+    println!("OTLP/gRPC sink (traces, metrics) on {otlp}, Sentry envelope sink on {sentry}");
     tokio::spawn(sentry_endpoint(sentry, envelopes.clone()));
     let total = spans.0.clone();
+    let data_points = points.0.clone();
     tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(spans))
+        .add_service(MetricsServiceServer::new(points))
         .serve_with_shutdown(otlp, async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -101,8 +141,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     println!(
-        "received {} spans and {} Sentry envelopes",
+        "received {} spans, {} metric data points and {} Sentry envelopes",
         total.load(Ordering::Relaxed),
+        data_points.load(Ordering::Relaxed),
         envelopes.load(Ordering::Relaxed)
     );
     Ok(())

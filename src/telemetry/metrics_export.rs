@@ -61,18 +61,17 @@ impl MetricsExport {
         let exporters = &config.metrics.exporters;
         let console = exporters.contains(&MetricsExporter::Console);
         let target = config.otlp.target(Signal::Metrics, &config.metrics.otlp);
-        let otlp = match exporters.contains(&MetricsExporter::Otlp) {
-            true => {
-                let url = &config.upstream.url;
-                let bridge = MetricsBridge::new(
-                    config.metrics.temporality,
-                    resource(config),
-                    (url.host(), url.port()),
-                    SystemTime::now(),
-                );
-                Some((bridge, Collector::connect(&target)?))
-            }
-            false => None,
+        let otlp = if exporters.contains(&MetricsExporter::Otlp) {
+            let url = &config.upstream.url;
+            let bridge = MetricsBridge::new(
+                config.metrics.temporality,
+                resource(config),
+                (url.host(), url.port()),
+                SystemTime::now(),
+            );
+            Some((bridge, Collector::connect(&target)?))
+        } else {
+            None
         };
         if otlp.is_none() && !console {
             return Ok(None);
