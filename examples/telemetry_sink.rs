@@ -1,12 +1,11 @@
-//! Local telemetry backends for benchmarks: an OTLP/gRPC receiver of spans
-//! and log records and a Sentry envelope endpoint that count what they get
-//! and discard it, so "every signal on" costs what exporting costs without a
+//! Local telemetry backends for benchmarks: an OTLP/gRPC receiver of spans,
+//! metrics and log records, and a Sentry envelope endpoint, that count what
+//! they get and discard it, so "every signal on" costs what exporting costs without a
 //! real backend's work on the same machine.
 //!
 //! ```text
 //! cargo run --release --example telemetry_sink -- 127.0.0.1:4317 127.0.0.1:9411
-//! # tracing.otlp.endpoint = "http://127.0.0.1:4317"
-//! # logging.otlp.endpoint = "http://127.0.0.1:4317"
+//! # [otlp] endpoint = "http://127.0.0.1:4317" (spans, metrics, log records)
 //! # sentry.dsn = "http://key@127.0.0.1:9411/1"
 //! ```
 
@@ -23,6 +22,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -74,6 +79,37 @@ impl LogsService for Counter {
     }
 }
 
+/// Counts metric data points.
+#[derive(Default, Clone)]
+struct Points(Arc<AtomicU64>);
+
+#[tonic::async_trait]
+impl MetricsService for Points {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let points: usize = request
+            .into_inner()
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| match &m.data {
+                Some(Data::Sum(s)) => s.data_points.len(),
+                Some(Data::Gauge(g)) => g.data_points.len(),
+                Some(Data::Histogram(h)) => h.data_points.len(),
+                _ => 0,
+            })
+            .sum();
+        self.0.fetch_add(points as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
 /// Accepts every Sentry envelope with 200 and counts it.
 async fn sentry_endpoint(addr: SocketAddr, envelopes: Arc<AtomicU64>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -112,13 +148,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let spans = Counter::default();
     let records = Counter::default();
+    let points = Points::default();
     let envelopes = Arc::new(AtomicU64::new(0));
-    println!("OTLP/gRPC sink on {otlp}, Sentry envelope sink on {sentry}");
+    println!("OTLP/gRPC sink (traces, metrics, logs) on {otlp}, Sentry envelope sink on {sentry}");
     tokio::spawn(sentry_endpoint(sentry, envelopes.clone()));
     let (span_total, record_total) = (spans.0.clone(), records.0.clone());
+    let data_points = points.0.clone();
     tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(spans))
         .add_service(LogsServiceServer::new(records))
+        .add_service(MetricsServiceServer::new(points))
         .serve_with_shutdown(otlp, async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -130,9 +169,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     println!(
-        "received {} spans, {} log records and {} Sentry envelopes",
+        "received {} spans, {} log records, {} metric data points and {} Sentry envelopes",
         span_total.load(Ordering::Relaxed),
         record_total.load(Ordering::Relaxed),
+        data_points.load(Ordering::Relaxed),
         envelopes.load(Ordering::Relaxed)
     );
     Ok(())

@@ -22,6 +22,8 @@ use crate::reload::{ReloadOutcome, Reloader};
 pub struct Admin {
     pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
+    /// `prometheus` is among `[metrics] exporters`: `/metrics` serves.
+    pub prometheus: bool,
     pub token: Option<Secret>,
     /// Present when the configuration came from a file.
     pub reloader: Option<Arc<Reloader>>,
@@ -84,6 +86,10 @@ impl Admin {
         }
         match path {
             "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.into()),
+            "/metrics" if !self.prometheus => json(
+                StatusCode::NOT_FOUND,
+                r#"{"error":"the prometheus metrics exporter is not enabled"}"#.into(),
+            ),
             "/metrics" => {
                 let mut response = Response::new(Full::new(Bytes::from(self.metrics.encode())));
                 response.headers_mut().insert(

@@ -21,7 +21,8 @@ use crate::reload::{ReloadOutcome, ReloadParts, Reloader};
 use crate::server::{self, ConnectionSettings, Limits};
 use crate::settings::{Foundation, Settings};
 use crate::telemetry::logging::{AccessOutputs, LogControl};
-use crate::telemetry::{SentryClient, TracePipeline, TracePipelineError};
+use crate::telemetry::otlp_transport::TransportError;
+use crate::telemetry::{MetricsExport, SentryClient, TracePipeline, TracePipelineError};
 use crate::tls::{self, TlsError};
 use crate::upstream;
 
@@ -31,6 +32,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     TracePipeline(#[from] TracePipelineError),
+    #[error("OTLP metrics exporter: {0}")]
+    MetricsExport(#[source] TransportError),
     #[error(transparent)]
     Bind(#[from] io::Error),
 }
@@ -95,6 +98,8 @@ impl Sidecar {
             let _ = drops.logs.set(log_drops);
         }
         let metrics = Arc::new(Metrics::new(config.metrics.max_models, drops.clone()));
+        let metrics_export = MetricsExport::start(&config, metrics.clone(), drops.metrics.clone())
+            .map_err(StartError::MetricsExport)?;
         let foundation = Foundation {
             metrics: metrics.clone(),
             traces: traces.clone(),
@@ -163,6 +168,10 @@ impl Sidecar {
         let admin = Arc::new(Admin {
             readiness: readiness.clone(),
             metrics: metrics.clone(),
+            prometheus: config
+                .metrics
+                .exporters
+                .contains(&crate::config::MetricsExporter::Prometheus),
             token: config.admin.token.clone(),
             reloader: reloader.clone(),
         });
@@ -172,6 +181,10 @@ impl Sidecar {
         let flush = traces.clone();
         let done = tokio::spawn(async move {
             server::serve(listener, connection_settings, proxy, accepting, drain).await;
+            // The drain's last exchanges are recorded: export them once more.
+            if let Some(metrics_export) = metrics_export {
+                metrics_export.shutdown().await;
+            }
             if let Some(traces) = flush {
                 traces.shutdown().await;
             }

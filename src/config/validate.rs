@@ -1,7 +1,7 @@
 //! Checks that need more than one value or the file system. Each error names
 //! the key to fix; the loader turns it into a line and column.
 
-use super::Config;
+use super::{Config, SignalOtlp};
 
 /// `(key path, message)`.
 pub type ValidationError = (String, String);
@@ -66,6 +66,7 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
         );
     }
     validate_routes(config)?;
+    validate_metric_export(config)?;
     validate_otlp(config)?;
     validate_files(config)
 }
@@ -82,6 +83,39 @@ fn validate_routes(config: &Config) -> Result<(), ValidationError> {
         }
         if route.name.is_empty() {
             return Err((key(".name"), "must not be empty".into()));
+        }
+    }
+    Ok(())
+}
+
+/// The metric exporters read the registry every `export_interval`, whole:
+/// the interval must be a period, and the span queue's keys, which
+/// `[metrics.otlp]` shares the type of, mean nothing there. A value other
+/// than the default is refused rather than silently ignored.
+fn validate_metric_export(config: &Config) -> Result<(), ValidationError> {
+    if config.metrics.export_interval.is_zero() {
+        return Err((
+            "metrics.export_interval".into(),
+            "must be longer than 0s".into(),
+        ));
+    }
+    let own = &config.metrics.otlp;
+    let queue = SignalOtlp::default();
+    for (key, set) in [
+        ("max_queue_size", own.max_queue_size != queue.max_queue_size),
+        ("schedule_delay", own.schedule_delay != queue.schedule_delay),
+        (
+            "max_export_batch_size",
+            own.max_export_batch_size != queue.max_export_batch_size,
+        ),
+    ] {
+        if set {
+            return Err((
+                format!("metrics.otlp.{key}"),
+                "metrics have no queue: every export sends the whole registry \
+                 (export_interval sets how often); remove the key"
+                    .into(),
+            ));
         }
     }
     Ok(())
@@ -184,4 +218,58 @@ fn validate_files(config: &Config) -> Result<(), ValidationError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    fn refused(text: &str, env: &[(&str, &str)]) -> String {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let error = load_str(text, "t.toml", |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .unwrap_err();
+        format!("{} {}", error.key.unwrap_or_default(), error.message)
+    }
+
+    #[test]
+    fn metric_exports_need_a_period() {
+        let error = refused("[metrics]\nexport_interval = \"0s\"\n", &[]);
+        assert!(error.starts_with("metrics.export_interval "), "{error}");
+        let error = refused("", &[("OTEL_METRIC_EXPORT_INTERVAL", "0")]);
+        assert!(error.starts_with("metrics.export_interval "), "{error}");
+        assert!(
+            load_str("[metrics]\nexport_interval = \"200ms\"\n", "t.toml", |_| {
+                None
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn metrics_have_no_queue_to_configure() {
+        for key in [
+            "max_queue_size = 10",
+            "schedule_delay = \"5s\"",
+            "max_export_batch_size = 7",
+        ] {
+            let error = refused(&format!("[metrics.otlp]\n{key}\n"), &[]);
+            let name = key.split(' ').next().unwrap();
+            assert!(
+                error.starts_with(&format!("metrics.otlp.{name} ")) && error.contains("no queue"),
+                "{error}"
+            );
+        }
+        // The span queue's keys are the spans'.
+        assert!(load_str(
+            "[tracing.otlp]\nmax_queue_size = 10\nmax_export_batch_size = 5\n",
+            "t.toml",
+            |_| None
+        )
+        .is_ok());
+    }
 }

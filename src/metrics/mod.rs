@@ -6,15 +6,17 @@
 //! names (else `other`). Handles for a label set are looked up once and kept,
 //! so recording an exchange hashes no label strings.
 
-mod buckets;
+pub(crate) mod buckets;
 mod genai;
 mod http;
 mod labels;
+pub mod otel_names;
 mod sidecar;
 mod status_table;
 
 use std::sync::Arc;
 
+use prometheus_client::encoding::prometheus_protobuf::{self, prometheus_data_model};
 use prometheus_client::registry::Registry;
 
 pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
@@ -54,5 +56,13 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Every family's current values, structured, under the exposition's
+    /// names (counters end in `_total`): what the OTLP exporter converts,
+    /// read from the same handles `/metrics` reads. It fails only where the
+    /// text encoder would.
+    pub fn snapshot(&self) -> Result<Vec<prometheus_data_model::MetricFamily>, std::fmt::Error> {
+        prometheus_protobuf::encode(&self.registry)
     }
 }

@@ -17,18 +17,21 @@ use prometheus_client::registry::Registry;
 pub struct DropCounters {
     pub spans: Arc<AtomicU64>,
     pub sentry_events: Arc<AtomicU64>,
+    /// Data points of OTLP metric exports that failed or were rejected.
+    pub metrics: Arc<AtomicU64>,
     /// The log writers' and the OTLP record queue's counters (set once
     /// logging is initialised).
     pub logs: OnceLock<crate::telemetry::logging::LogDrops>,
 }
 
 impl DropCounters {
-    fn values(&self) -> [(&'static str, u64); 3] {
+    fn values(&self) -> [(&'static str, u64); 4] {
         let logs = self.logs.get().map_or(0, |d| d.lost());
         [
             ("spans", self.spans.load(Ordering::Relaxed)),
             ("sentry_events", self.sentry_events.load(Ordering::Relaxed)),
             ("logs", logs),
+            ("metrics", self.metrics.load(Ordering::Relaxed)),
         ]
     }
 }

@@ -19,12 +19,8 @@ use std::time::Duration;
 use opentelemetry_sdk::error::OTelSdkResult;
 use tokio::sync::{mpsc, oneshot};
 
-/// The target of the span queue's own lines.
-pub const SPAN_EXPORT_TARGET: &str = "otel_sidecar::telemetry::span_export";
-/// The target of the log record queue's own lines. The OTLP log layer leaves
-/// it out: a line about a failed log export must not become a record that
-/// fails to export in turn, for ever.
-pub const LOG_EXPORT_TARGET: &str = "otel_sidecar::telemetry::log_export";
+pub use super::export_health::LOG_EXPORT_TARGET;
+use super::export_health::{ExportHealth, Exported};
 
 /// What a queue carries, for its log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +29,11 @@ pub enum Queued {
     LogRecords,
 }
 
-impl Queued {
-    fn item(self) -> &'static str {
-        match self {
-            Self::Spans => "span",
-            Self::LogRecords => "log record",
+impl From<Queued> for Exported {
+    fn from(queued: Queued) -> Self {
+        match queued {
+            Queued::Spans => Self::Spans,
+            Queued::LogRecords => Self::LogRecords,
         }
     }
 }
@@ -171,7 +167,7 @@ async fn export_loop<E: BatchExport>(
         exporter,
         settings,
         dropped,
-        health: ExportHealth::default(),
+        health: ExportHealth::new(E::QUEUED.into()),
     };
     let mut batch = Vec::with_capacity(settings.max_batch);
     let mut tick = tokio::time::interval(settings.schedule_delay);
@@ -223,42 +219,6 @@ fn drain<T>(commands: &mut mpsc::Receiver<Command<T>>, batch: &mut Vec<T>) {
     }
 }
 
-/// A line about the queue, under its signal's target. `tracing` fixes a
-/// target per call site, hence one call site per signal.
-macro_rules! queue_event {
-    ($queued:expr, $level:ident, $($rest:tt)+) => {
-        match $queued {
-            Queued::Spans => tracing::$level!(target: SPAN_EXPORT_TARGET, $($rest)+),
-            Queued::LogRecords => tracing::$level!(target: LOG_EXPORT_TARGET, $($rest)+),
-        }
-    };
-}
-
-/// Whether the last export failed, so a collector that goes down is logged
-/// as a warning once, and its recovery once, however many batches fail.
-#[derive(Default)]
-struct ExportHealth {
-    failing: bool,
-}
-
-impl ExportHealth {
-    fn succeeded(&mut self, queued: Queued) {
-        if std::mem::take(&mut self.failing) {
-            let item = queued.item();
-            queue_event!(queued, info, "{item} export recovered");
-        }
-    }
-
-    fn failed(&mut self, queued: Queued, dropped: u64, failure: &str) {
-        let item = queued.item();
-        if std::mem::replace(&mut self.failing, true) {
-            queue_event!(queued, debug, dropped, error = %failure, "{item} export failed; dropping {item}s");
-        } else {
-            queue_event!(queued, warn, dropped, error = %failure, "{item} export failed; dropping {item}s");
-        }
-    }
-}
-
 /// The exporting side of the queue.
 struct Exporting<E> {
     exporter: E,
@@ -278,14 +238,14 @@ impl<E: BatchExport> Exporting<E> {
             let count = chunk.len() as u64;
             let failure = match tokio::time::timeout(timeout, self.exporter.export(chunk)).await {
                 Ok(Ok(())) => {
-                    self.health.succeeded(E::QUEUED);
+                    self.health.succeeded();
                     continue;
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!("no answer within {timeout:?}"),
             };
             self.dropped.fetch_add(count, Ordering::Relaxed);
-            self.health.failed(E::QUEUED, count, &failure);
+            self.health.failed(count, &failure);
         }
     }
 }

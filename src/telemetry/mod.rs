@@ -1,9 +1,12 @@
 //! Telemetry plumbing that lives outside the request path: the log writers,
-//! OTLP log records, the trace pipeline, and the bounded queue both export
-//! through.
+//! OTLP log records, the trace pipeline, the bounded queue both export
+//! through, and the periodic metric exporters.
 
+mod export_health;
 mod export_queue;
 pub mod logging;
+mod metrics_bridge;
+pub mod metrics_export;
 pub mod otlp_logs;
 pub mod otlp_transport;
 pub mod resource;
@@ -13,5 +16,6 @@ mod span_exporters;
 pub mod traces;
 
 pub use logging::{init_logging, LogGuards};
+pub use metrics_export::MetricsExport;
 pub use sentry::SentryClient;
 pub use traces::{TracePipeline, TracePipelineError};

@@ -16,6 +16,8 @@ use crate::tls::{self, TlsError};
 pub enum TransportError {
     #[error("invalid OTLP header {0:?}")]
     Header(String),
+    #[error("invalid OTLP endpoint {url:?}: {reason}")]
+    Endpoint { url: String, reason: String },
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("cannot read {path}: {source}")]
