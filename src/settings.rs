@@ -13,7 +13,7 @@ use opentelemetry_sdk::trace::Sampler;
 use tracing_appender::non_blocking::NonBlocking;
 
 use crate::config::Config;
-use crate::context::RouteTable;
+use crate::context::{Propagators, RouteTable};
 use crate::exchange::Recording;
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
@@ -29,6 +29,10 @@ pub struct Settings {
     /// Where this configuration's exchanges are recorded.
     pub recording: Arc<Recording>,
     pub sampler: Sampler,
+    /// The trace context formats read and written (`[tracing] propagators`).
+    pub propagators: Propagators,
+    /// Add the W3C `server-timing: trace;desc=…` metric to every response.
+    pub server_timing: bool,
     pub genai_enabled: bool,
     /// Sentry events describe the request's headers: keep them when Sentry is on.
     pub keep_headers: bool,
@@ -93,6 +97,8 @@ impl Settings {
             redactor,
             recording: Arc::new(recording),
             sampler: traces::sampler(&config.tracing),
+            propagators: Propagators::new(&config.tracing.propagators),
+            server_timing: config.tracing.server_timing,
             genai_enabled: config.genai.enabled,
             keep_headers: sentry.is_some(),
             response_timeout: config.upstream.response_timeout,
