@@ -18,6 +18,7 @@ mod monitoring;
 mod otlp;
 mod overload;
 mod pool;
+mod propagation;
 mod protocols;
 mod reload;
 mod sentry;
