@@ -19,7 +19,7 @@
 //! neither adds it nor rewrites a client's `baggage` header.
 
 use http::header::{HeaderMap, HeaderValue};
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, TraceFlags, TraceId};
 
 use super::b3::{self, MultiHeaders, Sampling};
 use super::baggage::BAGGAGE;
@@ -78,8 +78,8 @@ impl Propagators {
     /// `None` (and no allocation) when no configured format holds anything valid.
     pub fn inbound(&self, headers: &HeaderMap) -> Option<Box<Inbound>> {
         let mut inbound: Option<Box<Inbound>> = None;
-        // The W3C parent, for its random flag and its tracestate when another format won.
-        let mut w3c: Option<SpanContext> = None;
+        // The W3C parent's trace and flags: whose tracestate it is, and its random flag.
+        let mut w3c: Option<(TraceId, TraceFlags)> = None;
         // A B3 decision sent without ids: it decides a new trace if no format held a context.
         let mut decision: Option<Sampling> = None;
         for format in &self.formats {
@@ -91,7 +91,7 @@ impl Propagators {
                     let i = inbound.get_or_insert_with(Box::default);
                     i.traceparent = headers.get(&TRACEPARENT).cloned();
                     i.tracestate = trace_context::valid_tracestate(headers);
-                    w3c = Some(parent.clone());
+                    w3c = Some((parent.trace_id(), parent.trace_flags()));
                     if i.parent.is_none() {
                         i.sampled = Some(parent.is_sampled());
                         i.parent = Some(parent);
@@ -133,12 +133,12 @@ impl Propagators {
                 i.debug = sampling == Sampling::Debug;
             }
             (Some(parent), _) => {
-                if let Some(w3c) = &w3c {
+                if let Some((w3c_trace, w3c_flags)) = w3c {
                     // The tracestate belongs to the traceparent's trace: it goes
                     // on only when that is the trace continued.
-                    i.tracestate_continues = w3c.trace_id() == parent.trace_id();
+                    i.tracestate_continues = w3c_trace == parent.trace_id();
                     // B3 has no random flag; a traceparent of the same trace has.
-                    if i.tracestate_continues && w3c.trace_flags() & RANDOM == RANDOM {
+                    if i.tracestate_continues && w3c_flags & RANDOM == RANDOM {
                         *parent = SpanContext::new(
                             parent.trace_id(),
                             parent.span_id(),
@@ -277,7 +277,7 @@ mod tests {
     use std::sync::Arc;
 
     use http::header::HeaderName;
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+    use opentelemetry::trace::SpanId;
     use opentelemetry_sdk::error::OTelSdkResult;
     use opentelemetry_sdk::trace::{Sampler, SpanData, SpanExporter};
 
