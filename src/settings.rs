@@ -12,7 +12,7 @@ use http::HeaderName;
 use opentelemetry_sdk::trace::Sampler;
 
 use crate::config::Config;
-use crate::context::RouteTable;
+use crate::context::{Propagators, RouteTable};
 use crate::exchange::Recording;
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
@@ -29,6 +29,10 @@ pub struct Settings {
     /// Where this configuration's exchanges are recorded.
     pub recording: Arc<Recording>,
     pub sampler: Sampler,
+    /// The trace context formats read and written (`[tracing] propagators`).
+    pub propagators: Propagators,
+    /// Add the W3C `server-timing: trace;desc=…` metric to every response.
+    pub server_timing: bool,
     pub genai_enabled: bool,
     /// Sentry events describe the request's headers: keep them when Sentry is on.
     pub keep_headers: bool,
@@ -91,6 +95,8 @@ impl Settings {
             redactor,
             recording: Arc::new(recording),
             sampler: traces::sampler(&config.tracing),
+            propagators: Propagators::new(&config.tracing.propagators),
+            server_timing: config.tracing.server_timing,
             genai_enabled: config.genai.enabled,
             keep_headers: sentry.is_some(),
             response_timeout: config.upstream.response_timeout,

@@ -45,6 +45,17 @@ fuzz_target!(|data: &[u8]| {
             })
             .sum();
         assert!(members <= 32, "{members} tracestate members forwarded");
+        let mut keys: Vec<&[u8]> = states
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|m| !m.is_empty())
+            .map(|m| m.split(|b| *b == b'=').next().unwrap_or_default())
+            .collect();
+        let forwarded = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), forwarded, "a tracestate key forwarded twice");
         for value in &states {
             assert!(
                 value.to_str().is_ok(),

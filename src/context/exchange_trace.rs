@@ -11,6 +11,8 @@ use std::time::SystemTime;
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::trace::Sampler;
 
+use super::propagation::Inbound;
+use super::trace_context::RANDOM;
 use crate::telemetry::TracePipeline;
 
 /// The trace of one exchange.
@@ -19,9 +21,12 @@ pub struct ExchangeTrace {
     trace_id: TraceId,
     server_span_id: SpanId,
     client_span_id: SpanId,
-    /// The inbound parent (a remote span), when the traceparent was valid.
+    /// The inbound parent (a remote span), when a configured format held one.
     pub parent: Option<SpanId>,
     sampled: bool,
+    /// W3C Level 2's random trace-id flag: set when the proxy made the
+    /// trace id, as received when it continues a trace.
+    random: bool,
     /// Facts for the spans that the exchange does not hold; only when sampled.
     pub facts: Option<Box<SpanFacts>>,
     /// When the upstream call began and its redacted URL, once it began.
@@ -79,11 +84,27 @@ impl ExchangeTrace {
         self.sampled
     }
 
-    fn flags(&self) -> TraceFlags {
-        if self.sampled {
+    /// The sampled and random flags of the exchange's spans.
+    pub fn flags(&self) -> TraceFlags {
+        let sampled = if self.sampled {
             TraceFlags::SAMPLED
         } else {
             TraceFlags::default()
+        };
+        if self.random {
+            sampled | RANDOM
+        } else {
+            sampled
+        }
+    }
+
+    /// The parent of the span [`upstream_context`](Self::upstream_context)
+    /// names: the server span once the call began, else the inbound parent.
+    pub fn upstream_parent(&self) -> Option<SpanId> {
+        if self.client.is_some() {
+            Some(self.server_span_id)
+        } else {
+            self.parent
         }
     }
 
@@ -126,22 +147,27 @@ impl ExchangeTrace {
     }
 }
 
-/// Decides the exchange's trace at arrival, continuing `parent` (the
-/// client's valid `traceparent`); `facts` is read only for a sampled exchange.
+/// Decides the exchange's trace at arrival, continuing the client's
+/// context (`inbound`) when it has one; `facts` is read only for a sampled
+/// exchange.
 pub fn start_server(
     traces: &TracePipeline,
     sampler: &Sampler,
-    parent: Option<&SpanContext>,
+    inbound: Option<&Inbound>,
     route: &str,
     facts: impl FnOnce() -> SpanFacts,
 ) -> ExchangeTrace {
-    let decision = traces.decide(sampler, parent, route);
+    let parent = inbound.and_then(|i| i.parent.as_ref());
+    let caller_sampled = inbound.and_then(|i| i.sampled);
+    let decision = traces.decide(sampler, parent, caller_sampled, route);
     ExchangeTrace {
         trace_id: decision.trace_id,
         server_span_id: decision.span_id,
         client_span_id: traces.new_span_id(),
         parent: parent.map(|p| p.span_id()),
         sampled: decision.sampled,
+        // A new trace id comes from the pipeline's random generator.
+        random: parent.is_none_or(|p| p.trace_flags() & RANDOM == RANDOM),
         facts: decision.sampled.then(|| Box::new(facts())),
         client: None,
     }

@@ -21,7 +21,7 @@ pub use names::{protocol_log_name, protocol_semconv, KnownMethod};
 pub use recorder::{Recorder, Recording, Sink};
 pub use request_stats::RequestStats;
 
-use crate::context::trace_context::Inbound;
+use crate::context::propagation::Inbound;
 use crate::context::{CorrelationId, ExchangeTrace, Handler};
 use crate::error::ProxyErrorKind;
 use crate::genai::{GenAiRoute, GenAiUsage, RequestInfo};

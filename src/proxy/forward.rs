@@ -11,8 +11,8 @@ use hyper::body::Incoming;
 use super::headers::{append_forwarded, remove_hop_by_hop};
 use crate::body::RequestBody;
 use crate::config::UpstreamUrl;
-use crate::context::baggage::BAGGAGE;
-use crate::context::trace_context::{TRACEPARENT, TRACESTATE};
+use crate::context::propagation::Outgoing;
+use crate::context::trace_context::SERVER_TIMING;
 use crate::context::CorrelationId;
 use crate::exchange::ClientSide;
 use crate::exchange::RequestStats;
@@ -79,12 +79,8 @@ impl Target {
 /// Headers the proxy sets on the upstream request.
 pub struct Outbound<'a> {
     pub correlation: (&'a HeaderName, &'a CorrelationId),
-    pub baggage: HeaderValue,
-    /// The `traceparent` to send (ours, or the client's when valid and
-    /// tracing is off); `None` sends none.
-    pub traceparent: Option<HeaderValue>,
-    /// The client's `tracestate`, when it and the `traceparent` are valid.
-    pub tracestate: Option<Vec<HeaderValue>>,
+    /// The trace context and baggage headers of the configured propagators.
+    pub propagation: Outgoing,
     pub upgrade: bool,
     /// Scan the body for GenAI `model` and `stream`.
     pub scan_genai: bool,
@@ -118,15 +114,7 @@ pub fn upstream_request(
         outbound.correlation.0.clone(),
         outbound.correlation.1.header_value().clone(),
     );
-    headers.insert(&BAGGAGE, outbound.baggage);
-    headers.remove(&TRACEPARENT);
-    headers.remove(&TRACESTATE);
-    if let Some(traceparent) = outbound.traceparent {
-        headers.insert(&TRACEPARENT, traceparent);
-    }
-    for value in outbound.tracestate.into_iter().flatten() {
-        headers.append(&TRACESTATE, value);
-    }
+    outbound.propagation.write(headers);
 
     let body = RequestBody::new(body, body_limit, stats);
     let body = if outbound.scan_genai {
@@ -137,14 +125,18 @@ pub fn upstream_request(
     Ok(Request::from_parts(parts, body))
 }
 
-/// Prepares the upstream's response head for the client.
+/// Prepares the upstream's response head for the client; `server_timing`
+/// is added beside any `Server-Timing` the upstream sent, never over it.
 pub fn client_response_head<B>(
     response: &mut Response<B>,
     correlation: (&HeaderName, &CorrelationId),
+    server_timing: Option<HeaderValue>,
     upgrade: bool,
 ) {
-    remove_hop_by_hop(response.headers_mut(), upgrade);
-    response
-        .headers_mut()
-        .insert(correlation.0.clone(), correlation.1.header_value().clone());
+    let headers = response.headers_mut();
+    remove_hop_by_hop(headers, upgrade);
+    headers.insert(correlation.0.clone(), correlation.1.header_value().clone());
+    if let Some(value) = server_timing {
+        headers.append(&SERVER_TIMING, value);
+    }
 }

@@ -145,11 +145,10 @@ impl Proxy {
             let ids = recorder.exchange().log_ids();
             upgrade::spawn_tunnel(client_upgrade, hyper::upgrade::on(&mut response), ids);
         }
-        let correlation = (
-            &settings.correlation_header,
-            &recorder.exchange().correlation_id,
-        );
-        forward::client_response_head(&mut response, correlation, switching);
+        let exchange = recorder.exchange();
+        let correlation = (&settings.correlation_header, &exchange.correlation_id);
+        let timing = server_timing(&settings, exchange);
+        forward::client_response_head(&mut response, correlation, timing, switching);
         recorder.responding(response.status().as_u16());
         let tap = recorder.exchange().genai.map(|route| {
             let content_type = response
@@ -205,11 +204,13 @@ impl Proxy {
         let (correlation_id, rejected) =
             CorrelationId::from_headers(req.headers(), &settings.correlation_accept);
         let handler = settings.routes.classify(req.uri().path()).clone();
-        let inbound = trace_context::inbound(req.headers());
+        let inbound = settings.propagators.inbound(req.headers());
         let trace = self.traces.as_ref().map(|traces| {
-            let parent = inbound.as_ref().map(|i| &i.parent);
             let sampler = &settings.sampler;
-            exchange_trace::start_server(traces, sampler, parent, &handler.name, || span_facts(req))
+            let inbound = inbound.as_deref();
+            exchange_trace::start_server(traces, sampler, inbound, &handler.name, || {
+                span_facts(req)
+            })
         });
         let exchange = Exchange {
             handler,
@@ -267,17 +268,15 @@ impl Proxy {
         }
         let exchange = recorder.exchange();
         // The client's trace headers go on only when valid, whether or not
-        // tracing is on: a malformed traceparent is never forwarded.
-        let inbound = exchange.inbound.as_deref();
-        let traceparent = match &exchange.trace {
-            Some(trace) => Some(trace_context::traceparent_value(&trace.upstream_context())),
-            None => inbound.map(|i| i.traceparent.clone()),
-        };
+        // tracing is on: a malformed traceparent or b3 is never forwarded.
+        let propagation = settings.propagators.outgoing(
+            exchange.trace.as_ref(),
+            exchange.inbound.as_deref(),
+            || baggage::merged(req.headers(), &exchange.correlation_id),
+        );
         forward::Outbound {
             correlation: (&settings.correlation_header, &exchange.correlation_id),
-            baggage: baggage::merged(req.headers(), &exchange.correlation_id),
-            traceparent,
-            tracestate: inbound.and_then(|i| i.tracestate.clone()),
+            propagation,
             upgrade,
             scan_genai: exchange.genai.is_some(),
         }
@@ -311,12 +310,17 @@ impl Proxy {
             );
         }
         let trace_id = exchange.trace_ids().map(|(trace_id, _)| trace_id);
-        let response = error_response(
+        let mut response = error_response(
             error.kind,
             &settings.correlation_header,
             &exchange.correlation_id,
             trace_id.as_deref(),
         );
+        if let Some(timing) = server_timing(settings, exchange) {
+            response
+                .headers_mut()
+                .append(&trace_context::SERVER_TIMING, timing);
+        }
         recorder.failed(error.kind, error.chain());
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))
@@ -339,6 +343,14 @@ fn check_limits(settings: &Settings, req: &Request<Incoming>) -> Result<(), Prox
         (Some(limit), Some(length)) if length > limit => Err(ProxyErrorKind::RequestTooLarge),
         _ => Ok(()),
     }
+}
+
+/// The W3C trace context server timing metric of the exchange's server
+/// span, when `[tracing] server_timing` is on and the exchange has a trace:
+/// a browser's devtools or `curl -i` show the trace id to look up.
+fn server_timing(settings: &Settings, exchange: &Exchange) -> Option<http::HeaderValue> {
+    let trace = exchange.trace.as_ref().filter(|_| settings.server_timing)?;
+    Some(trace_context::server_timing_value(&trace.server_context()))
 }
 
 /// What a sampled exchange's SERVER span needs beyond the exchange.

@@ -85,27 +85,44 @@ impl TracePipeline {
     /// The trace id, server span id and `sampler`'s decision for a new
     /// exchange, continuing `parent` when there is one. The sampler is the
     /// running settings' (a reload may change it), not the pipeline's.
+    ///
+    /// `caller_sampled` is the caller's sampling decision: with a parent, the
+    /// sampler reads it from the parent's flags; without one (a B3 decision
+    /// sent without ids, `b3: 0`), a parent-based sampler follows it as it
+    /// would a parent's flag, and the others decide as for any root. `None`
+    /// (nothing received, or a B3 caller that deferred the decision): the
+    /// sampler decides as for a root, even when the ids are continued.
     pub fn decide(
         &self,
         sampler: &SdkSampler,
         parent: Option<&SpanContext>,
+        caller_sampled: Option<bool>,
         name: &str,
     ) -> Decision {
+        // A new trace id is 128 random bits, which the W3C random flag promises.
         let trace_id = parent.map_or_else(|| self.ids.new_trace_id(), SpanContext::trace_id);
-        // Samplers read the parent from a context; only a remote parent needs one.
-        let parent_cx = parent.map(|p| Context::new().with_remote_span_context(p.clone()));
-        let result = sampler.should_sample(
-            parent_cx.as_ref(),
-            trace_id,
-            name,
-            &SpanKind::Server,
-            &[],
-            &[],
-        );
+        let sample = |parent: Option<&SpanContext>| {
+            // Samplers read the parent from a context; only a remote parent needs one.
+            let parent_cx = parent.map(|p| Context::new().with_remote_span_context(p.clone()));
+            let result = sampler.should_sample(
+                parent_cx.as_ref(),
+                trace_id,
+                name,
+                &SpanKind::Server,
+                &[],
+                &[],
+            );
+            result.decision == SamplingDecision::RecordAndSample
+        };
+        let sampled = match (parent, caller_sampled) {
+            (Some(parent), Some(_)) => sample(Some(parent)),
+            (None, Some(decided)) if matches!(sampler, SdkSampler::ParentBased(_)) => decided,
+            _ => sample(None),
+        };
         Decision {
             trace_id,
             span_id: self.ids.new_span_id(),
-            sampled: result.decision == SamplingDecision::RecordAndSample,
+            sampled,
         }
     }
 

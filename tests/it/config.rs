@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use otel_sidecar::config::{load_file, load_str, OtlpProtocol, Sampler};
+use otel_sidecar::config::{load_file, load_str, OtlpProtocol, Propagator, Sampler};
 
 use crate::support::repo;
 
@@ -156,6 +156,42 @@ fn standard_environment_variables_win_over_the_file() {
         bad.unwrap_err().to_string(),
         "environment variable OTEL_TRACES_SAMPLER_ARG: \"half\" is not a number"
     );
+}
+
+#[test]
+fn otel_propagators_chooses_the_formats_and_names_an_unknown_one() {
+    let text = "[tracing]\npropagators = [\"b3\"]\n";
+    let with = |value: &'static str| {
+        load_str(text, "inline.toml", move |n| {
+            (n == "OTEL_PROPAGATORS").then(|| value.to_owned())
+        })
+    };
+    let file = load_str(text, "inline.toml", |_| None).unwrap();
+    assert_eq!(file.tracing.propagators, [Propagator::B3]);
+    assert_eq!(
+        with("b3multi, TraceContext,baggage")
+            .unwrap()
+            .tracing
+            .propagators,
+        [
+            Propagator::B3multi,
+            Propagator::Tracecontext,
+            Propagator::Baggage
+        ]
+    );
+    assert!(with("none").unwrap().tracing.propagators.is_empty());
+    let error = with("tracecontext,jaeger").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "environment variable OTEL_PROPAGATORS: unknown value \"jaeger\": use tracecontext, baggage, b3, b3multi, none"
+    );
+    assert_eq!(error.variable, Some("OTEL_PROPAGATORS"));
+    let default = load_str("", "inline.toml", |_| None).unwrap();
+    assert_eq!(
+        default.tracing.propagators,
+        [Propagator::Tracecontext, Propagator::Baggage]
+    );
+    assert!(!default.tracing.server_timing, "off by default");
 }
 
 #[test]

@@ -23,6 +23,7 @@ mod otlp_metrics;
 mod overload;
 mod pki;
 mod pool;
+mod propagation;
 mod protocols;
 mod reload;
 mod sentry;

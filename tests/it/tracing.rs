@@ -93,7 +93,8 @@ async fn server_and_client_spans(protocol: OtlpProtocol) {
     let (trace_id, parent_id, flags) = parts_of(seen["traceparent"].as_str().unwrap());
     assert_eq!(
         (trace_id.as_str(), parent_id.as_str(), flags.as_str()),
-        (server.trace_id().as_str(), client.span_id().as_str(), "01")
+        (server.trace_id().as_str(), client.span_id().as_str(), "03"),
+        "a new trace: sampled, and random (W3C Level 2)"
     );
 
     let correlation = parts.headers["x-correlation-id"].to_str().unwrap();
@@ -290,8 +291,10 @@ async fn exported_after(
 async fn samplers_decide_what_is_exported() {
     let upstream = mirror().await;
     let unsampled_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    // Flags: the sampled bit is the decision; the random bit (02) is set on
+    // the traces the proxy starts and kept as received on the others.
     let cases: [(Sampler, f64, Option<&str>, usize, &str); 6] = [
-        (Sampler::Traceidratio, 0.0, None, 0, "00"),
+        (Sampler::Traceidratio, 0.0, None, 0, "02"),
         (
             Sampler::ParentbasedTraceidratio,
             1.0,
@@ -306,9 +309,9 @@ async fn samplers_decide_what_is_exported() {
             2,
             "01",
         ),
-        (Sampler::AlwaysOff, 1.0, None, 0, "00"),
+        (Sampler::AlwaysOff, 1.0, None, 0, "02"),
         (Sampler::AlwaysOn, 1.0, Some(unsampled_parent), 2, "01"),
-        (Sampler::ParentbasedAlwaysOff, 1.0, None, 0, "00"),
+        (Sampler::ParentbasedAlwaysOff, 1.0, None, 0, "02"),
     ];
     for (sampler, ratio, parent, expected, flags) in cases {
         let receiver = OtlpReceiver::grpc().await;
