@@ -2,7 +2,8 @@
 # REPO, OUT and LOAD_CPU set: ports, process bookkeeping, the release build,
 # and the origin side (nginx origin, mock Ollama, telemetry sink) on LOAD_CPU.
 ORIGIN=18080 MOCK=18081 OTLP=14317 SENTRY=19411
-declare -A PORT=([direct]=18080 [nginx]=18090 [haproxy]=18091 [sidecar-off]=18092 [sidecar-all]=18093 [sidecar-traced]=18094 [sidecar-genai]=18095)
+declare -A PORT=([direct]=18080 [nginx]=18090 [haproxy]=18091 [sidecar-off]=18092 [sidecar-all]=18093 [sidecar-traced]=18094 [sidecar-genai]=18095
+  [sidecar-metrics-otlp]=18096 [sidecar-logs-console]=18097 [sidecar-logs-otlp]=18098)
 declare -A PID=()
 mkdir -p "$OUT/tmp" "$OUT/www" "$OUT/logs"
 PIDS=()

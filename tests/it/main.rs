@@ -18,6 +18,7 @@ mod metrics_collector;
 mod monitoring;
 mod otlp;
 mod otlp_export;
+mod otlp_http;
 mod otlp_logs;
 mod otlp_metrics;
 mod overload;

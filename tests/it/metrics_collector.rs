@@ -5,14 +5,9 @@
 //! compression it arrived with.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::Response;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -118,51 +113,6 @@ impl MetricsService for Store {
     }
 }
 
-/// PEM files of a private CA, a server certificate for `localhost` and a
-/// client certificate, both signed by it.
-pub struct Pki {
-    pub dir: tempfile::TempDir,
-    ca: String,
-    server: (String, String),
-}
-
-impl Pki {
-    pub fn new() -> Self {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap().pem();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let signed = |names: Vec<String>| {
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = rcgen::CertificateParams::new(names)
-                .unwrap()
-                .signed_by(&key, &issuer)
-                .unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let server = signed(vec!["localhost".to_owned()]);
-        let client = signed(vec!["otel-sidecar".to_owned()]);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), &ca).unwrap();
-        std::fs::write(dir.path().join("client.pem"), &client.0).unwrap();
-        std::fs::write(dir.path().join("client-key.pem"), &client.1).unwrap();
-        Self { dir, ca, server }
-    }
-
-    pub fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    pub fn client_cert(&self) -> PathBuf {
-        self.dir.path().join("client.pem")
-    }
-
-    pub fn client_key(&self) -> PathBuf {
-        self.dir.path().join("client-key.pem")
-    }
-}
-
 pub struct MetricsCollector {
     pub addr: SocketAddr,
     store: Store,
@@ -178,11 +128,12 @@ impl MetricsCollector {
 
     /// gRPC over TLS on `https://localhost:port`, requiring a client
     /// certificate signed by `pki`'s CA.
-    pub async fn grpc_mtls(pki: &Pki) -> Self {
-        let identity = tonic::transport::Identity::from_pem(&pki.server.0, &pki.server.1);
+    pub async fn grpc_mtls(pki: &crate::pki::Pki) -> Self {
+        let identity =
+            tonic::transport::Identity::from_pem(&pki.server_cert_pem, &pki.server_key_pem);
         let tls = tonic::transport::ServerTlsConfig::new()
             .identity(identity)
-            .client_ca_root(tonic::transport::Certificate::from_pem(&pki.ca));
+            .client_ca_root(tonic::transport::Certificate::from_pem(&pki.ca_pem));
         Self::grpc_with(Some(tls)).await
     }
 
@@ -219,24 +170,10 @@ impl MetricsCollector {
         let addr = listener.local_addr().unwrap();
         let store = Store::default();
         let shared = store.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let store = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: http::Request<hyper::body::Incoming>| {
-                            let store = store.clone();
-                            async move { Ok::<_, std::convert::Infallible>(receive(&store, req).await) }
-                        },
-                    );
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = crate::otlp_http::serve(listener, "/v1/metrics", move |export| {
+            ExportMetricsServiceRequest::decode(export.body)
+                .map(|request| shared.add(request, export.encoding))
+                .is_ok()
         });
         Self {
             addr,
@@ -275,53 +212,4 @@ impl Drop for MetricsCollector {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// One OTLP/HTTP request: 200 with an empty response message, 400 for
-/// anything that is not a (possibly gzip-compressed) protobuf export.
-async fn receive(
-    store: &Store,
-    req: http::Request<hyper::body::Incoming>,
-) -> Response<Full<Bytes>> {
-    use std::io::Read;
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-    };
-    let ok = req.method() == http::Method::POST
-        && req.uri().path() == "/v1/metrics"
-        && header("content-type").as_deref() == Some("application/x-protobuf");
-    let encoding = header("content-encoding");
-    let body = req.into_body().collect().await.unwrap().to_bytes();
-    let body = match encoding.as_deref() {
-        Some("gzip") => {
-            let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(&body[..])
-                .read_to_end(&mut plain)
-                .map(|_| Bytes::from(plain))
-        }
-        None => Ok(body),
-        Some(_) => Err(std::io::Error::other("unknown content-encoding")),
-    };
-    let decoded = body
-        .ok()
-        .and_then(|b| ExportMetricsServiceRequest::decode(b).ok());
-    let status = match decoded {
-        Some(request) if ok => {
-            store.add(request, encoding);
-            200
-        }
-        _ => 400,
-    };
-    let reply = ExportMetricsServiceResponse {
-        partial_success: None,
-    }
-    .encode_to_vec();
-    let mut response = Response::new(Full::new(Bytes::from(reply)));
-    *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", "application/x-protobuf".parse().unwrap());
-    response
 }

@@ -7,10 +7,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::Response;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -205,59 +201,12 @@ impl OtlpReceiver {
         let addr = listener.local_addr().unwrap();
         let store = Store::default();
         let shared = store.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let store = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: http::Request<hyper::body::Incoming>| {
-                            let store = store.clone();
-                            async move {
-                                let ok = req.method() == http::Method::POST
-                                    && req.uri().path() == path
-                                    && req
-                                        .headers()
-                                        .get("content-type")
-                                        .is_some_and(|v| v == "application/x-protobuf");
-                                let encoding = req
-                                    .headers()
-                                    .get("content-encoding")
-                                    .map_or("identity".to_owned(), |v| {
-                                        v.to_str().unwrap().to_owned()
-                                    });
-                                store.encodings.lock().unwrap().push(encoding.clone());
-                                let body = req.into_body().collect().await.unwrap().to_bytes();
-                                let body = decode(&encoding, &body);
-                                let status = match ExportTraceServiceRequest::decode(&body[..]) {
-                                    Ok(request) if ok => {
-                                        store.add(request);
-                                        200
-                                    }
-                                    _ => 400,
-                                };
-                                let reply = ExportTraceServiceResponse {
-                                    partial_success: None,
-                                }
-                                .encode_to_vec();
-                                let mut response = Response::new(Full::new(Bytes::from(reply)));
-                                *response.status_mut() =
-                                    http::StatusCode::from_u16(status).unwrap();
-                                response.headers_mut().insert(
-                                    "content-type",
-                                    "application/x-protobuf".parse().unwrap(),
-                                );
-                                Ok::<_, std::convert::Infallible>(response)
-                            }
-                        },
-                    );
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = crate::otlp_http::serve(listener, path, move |export| {
+            let encoding = export.encoding.unwrap_or_else(|| "identity".to_owned());
+            shared.encodings.lock().unwrap().push(encoding);
+            ExportTraceServiceRequest::decode(export.body)
+                .map(|request| shared.add(request))
+                .is_ok()
         });
         Self { addr, store, task }
     }
@@ -296,16 +245,6 @@ impl OtlpReceiver {
 }
 
 const GZIP: tonic::codec::CompressionEncoding = tonic::codec::CompressionEncoding::Gzip;
-
-/// An HTTP body as sent, gunzipped when `encoding` says gzip.
-fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
-    if encoding != "gzip" {
-        return body.to_vec();
-    }
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut out).unwrap();
-    out
-}
 
 impl Drop for OtlpReceiver {
     fn drop(&mut self) {

@@ -3,16 +3,13 @@
 //! TLS with a client certificate from a private CA), and a hyper server
 //! taking protobuf, gzip or not, on `POST /v1/logs`.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http::Request;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -173,37 +170,14 @@ impl LogsReceiver {
         let addr = listener.local_addr().unwrap();
         let store = Store::default();
         let shared = store.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let store = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: http::Request<hyper::body::Incoming>| {
-                            let store = store.clone();
-                            async move {
-                                let status = store.take_http(req).await;
-                                let reply = ExportLogsServiceResponse {
-                                    partial_success: None,
-                                }
-                                .encode_to_vec();
-                                let mut response = Response::new(Full::new(Bytes::from(reply)));
-                                *response.status_mut() = status;
-                                response.headers_mut().insert(
-                                    "content-type",
-                                    "application/x-protobuf".parse().unwrap(),
-                                );
-                                Ok::<_, std::convert::Infallible>(response)
-                            }
-                        },
-                    );
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        let task = crate::otlp_http::serve(listener, "/v1/logs", move |export| {
+            shared.http_requests.fetch_add(1, Ordering::Relaxed);
+            if export.encoding.as_deref() == Some("gzip") {
+                shared.gzip_requests.fetch_add(1, Ordering::Relaxed);
             }
+            ExportLogsServiceRequest::decode(export.body)
+                .map(|request| shared.add(request))
+                .is_ok()
         });
         Self { addr, store, task }
     }
@@ -234,45 +208,6 @@ impl LogsReceiver {
             self.store.http_requests.load(Ordering::Relaxed),
             self.store.gzip_requests.load(Ordering::Relaxed),
         )
-    }
-}
-
-impl Store {
-    /// One OTLP/HTTP export: the path, the content type, the body (gunzipped
-    /// when it says gzip) must be right, else 400.
-    async fn take_http(&self, req: http::Request<hyper::body::Incoming>) -> http::StatusCode {
-        self.http_requests.fetch_add(1, Ordering::Relaxed);
-        let ok = req.method() == http::Method::POST
-            && req.uri().path() == "/v1/logs"
-            && req
-                .headers()
-                .get("content-type")
-                .is_some_and(|v| v == "application/x-protobuf");
-        let gzip = req
-            .headers()
-            .get("content-encoding")
-            .is_some_and(|v| v == "gzip");
-        let body = req.into_body().collect().await.unwrap().to_bytes();
-        let body = if gzip {
-            self.gzip_requests.fetch_add(1, Ordering::Relaxed);
-            let mut plain = Vec::new();
-            if flate2::read::GzDecoder::new(&body[..])
-                .read_to_end(&mut plain)
-                .is_err()
-            {
-                return http::StatusCode::BAD_REQUEST;
-            }
-            Bytes::from(plain)
-        } else {
-            body
-        };
-        match ExportLogsServiceRequest::decode(body) {
-            Ok(request) if ok => {
-                self.add(request);
-                http::StatusCode::OK
-            }
-            _ => http::StatusCode::BAD_REQUEST,
-        }
     }
 }
 

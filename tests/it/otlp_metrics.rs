@@ -15,7 +15,7 @@ use otel_sidecar::metrics::otel_names::{self, Instrument};
 use otel_sidecar::mock_ollama::{MockOllama, MockOptions};
 
 use crate::metrics::{expect_value, scrape, value};
-use crate::metrics_collector::{attr, str_attr, Export, MetricsCollector, Pki};
+use crate::metrics_collector::{attr, str_attr, Export, MetricsCollector};
 use crate::otlp::OtlpReceiver;
 use crate::support::*;
 
@@ -507,14 +507,14 @@ async fn http_protobuf_delta_exports_carry_only_new_requests() {
 
 #[tokio::test]
 async fn a_collector_requiring_client_certificates_gets_exports_only_with_one() {
-    let pki = Pki::new();
+    let pki = crate::pki::pki();
     let collector = MetricsCollector::grpc_mtls(&pki).await;
     let upstream = mock().await;
 
     let mut config = exporting(&upstream.url(), &collector, OtlpProtocol::Grpc);
-    config.metrics.otlp.ca_file = Some(pki.ca_file());
-    config.metrics.otlp.client_cert = Some(pki.client_cert());
-    config.metrics.otlp.client_key = Some(pki.client_key());
+    config.metrics.otlp.ca_file = Some(pki.ca.clone());
+    config.metrics.otlp.client_cert = Some(pki.client_cert.clone());
+    config.metrics.otlp.client_key = Some(pki.client_key.clone());
     let sidecar = start_sidecar(config).await;
     assert_eq!(get_path(&sidecar, "/api/tags").await, 200);
     collector
@@ -534,7 +534,7 @@ async fn a_collector_requiring_client_certificates_gets_exports_only_with_one() 
     // fails, nothing arrives, and the lost data points are counted.
     let received = collector.exports().len();
     let mut config = exporting(&upstream.url(), &collector, OtlpProtocol::Grpc);
-    config.metrics.otlp.ca_file = Some(pki.ca_file());
+    config.metrics.otlp.ca_file = Some(pki.ca.clone());
     let sidecar = start_sidecar(config).await;
     assert_eq!(get_path(&sidecar, "/api/tags").await, 200);
     let mut dropped = 0.0;
