@@ -1,13 +1,8 @@
 //! The standard OpenTelemetry and Sentry environment variables, which win over
 //! the file so a platform can configure every sidecar the same way.
 
+use super::env_vars::{parse_key_values, EnvError, Overrides, Recorder};
 use super::{Config, Sampler, SentryDsn};
-
-/// `(variable, message)` for a variable whose value cannot be used.
-pub type EnvError = (&'static str, String);
-
-/// `(key path, variable)` for each value a variable set, in the order applied.
-pub type Overrides = Vec<(String, &'static str)>;
 
 /// Applies every standard variable that is set and not empty (the OpenTelemetry
 /// specification treats an empty value as unset), and says which keys each set.
@@ -15,10 +10,7 @@ pub fn apply_overrides(
     config: &mut Config,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<Overrides, EnvError> {
-    let mut env = Recorder {
-        lookup,
-        set: Overrides::new(),
-    };
+    let mut env = Recorder::new(lookup);
 
     if let Some(attrs) = env.get("OTEL_RESOURCE_ATTRIBUTES", "service.resource_attributes") {
         for (key, value) in parse_key_values(&attrs) {
@@ -67,36 +59,11 @@ pub fn apply_overrides(
     if let Some(release) = env.get("SENTRY_RELEASE", "sentry.release") {
         config.sentry.release = Some(release);
     }
-    Ok(env.set)
+    Ok(env.into_overrides())
 }
 
 /// The resource attribute that `[service] name` sets.
 const SERVICE_NAME: &str = "service.name";
-
-/// Reads variables and remembers which keys the used ones set.
-pub(super) struct Recorder<'a, F> {
-    lookup: &'a F,
-    set: Overrides,
-}
-
-impl<F: Fn(&str) -> Option<String>> Recorder<'_, F> {
-    /// The variable's value when it is set and not empty.
-    pub(super) fn get(&mut self, name: &'static str, key: &str) -> Option<String> {
-        self.get_if(name, key, |_| true)
-    }
-
-    /// As [`get`](Self::get), when the value also `applies`.
-    fn get_if(
-        &mut self,
-        name: &'static str,
-        key: &str,
-        applies: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        let value = (self.lookup)(name).filter(|v| !v.trim().is_empty() && applies(v))?;
-        self.set.push((key.to_owned(), name));
-        Some(value)
-    }
-}
 
 fn parse_sampler(name: &str) -> Option<Sampler> {
     Some(match name {
@@ -108,37 +75,4 @@ fn parse_sampler(name: &str) -> Option<Sampler> {
         "parentbased_traceidratio" => Sampler::ParentbasedTraceidratio,
         _ => return None,
     })
-}
-
-/// `key1=value1,key2=value2` with percent-encoded values (W3C Baggage octets),
-/// as `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS` use. Malformed
-/// members are skipped, as the specification asks.
-pub fn parse_key_values(list: &str) -> Vec<(String, String)> {
-    list.split(',')
-        .filter_map(|member| {
-            let (key, value) = member.split_once('=')?;
-            let key = key.trim();
-            (!key.is_empty()).then(|| {
-                let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy();
-                (key.to_owned(), value.into_owned())
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_values() {
-        assert_eq!(
-            parse_key_values("a=1, b = x%20y ,bad,=v,c=%ZZ"),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "x y".into()),
-                ("c".into(), "%ZZ".into())
-            ]
-        );
-    }
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::env::{parse_key_values, EnvError, Recorder};
+use super::env_vars::{parse_key_values, EnvError, Recorder};
 use super::otlp::{parse_list, Compression, OtlpProtocol, SignalOtlp};
 use super::{
     Config, LogsExporter, MetricsExporter, OtlpConfig, Propagator, Secret, Temporality,

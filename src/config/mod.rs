@@ -7,6 +7,7 @@
 mod defaults;
 pub mod env;
 mod env_otlp;
+mod env_vars;
 pub mod interpolate;
 pub mod listen_address;
 pub mod load;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use toml_edit::{DocumentMut, Item, Value};
 
-use super::env::Overrides;
+use super::env_vars::Overrides;
 
 /// One key written in the file.
 #[derive(Debug, Clone)]

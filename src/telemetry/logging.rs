@@ -15,6 +15,7 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{fmt, reload, EnvFilter, Layer, Registry};
 
+use super::access_target::ACCESS_TARGET;
 use super::otlp_logs::{self, LogRecords, OtlpLayer, PendingLogExport};
 use crate::config::{LogFormat, LoggingConfig, LogsExporter};
 
@@ -173,10 +174,6 @@ impl io::Write for CountingWriter {
         Ok(())
     }
 }
-
-/// The target of the access log's lines, which the filter lets through
-/// whatever the level.
-pub const ACCESS_TARGET: &str = "access";
 
 /// `RUST_LOG` when set and valid, else `logging.level`; the access log is
 /// switched by `logging.access_log` alone, so a quieter level (`warn`) keeps

@@ -2,6 +2,7 @@
 //! OTLP log records, the trace pipeline, the bounded queue both export
 //! through, and the periodic metric exporters.
 
+pub mod access_target;
 mod export_health;
 mod export_queue;
 pub mod logging;

@@ -34,10 +34,10 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
+use super::access_target::ACCESS_TARGET;
 use super::export_queue::{
     BatchExport, ExportQueue, QueueSettings, Queued, Waiting, LOG_EXPORT_TARGET,
 };
-use super::logging::ACCESS_TARGET;
 use super::otlp_transport;
 use super::resource::resource;
 use crate::config::{Config, Signal};

@@ -22,7 +22,8 @@ use serde::Serialize;
 use crate::exchange::Sink;
 use crate::exchange::{protocol_log_name, Completion};
 use crate::redact::Redactor;
-use crate::telemetry::logging::{AccessOutputs, ACCESS_TARGET};
+use crate::telemetry::access_target::ACCESS_TARGET;
+use crate::telemetry::logging::AccessOutputs;
 use crate::telemetry::otlp_logs::LogRecords;
 
 pub struct AccessLog {
