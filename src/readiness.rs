@@ -1,10 +1,12 @@
 //! `/readyz`'s latch: the upstream answered a TCP connect within the last
-//! probe interval, and the proxy is not draining.
+//! probe interval, and the proxy is not draining. `sidecar_ready` follows it,
+//! so an alert sees what the kubelet sees.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -13,13 +15,17 @@ pub struct Readiness {
     draining: AtomicBool,
     /// `None` when the last probe succeeded, else why it failed.
     problem: RwLock<Option<String>>,
+    gauge: Gauge,
 }
 
 impl Readiness {
-    pub fn new() -> Self {
+    /// Not ready until the first probe; `gauge` mirrors every change.
+    pub fn new(gauge: Gauge) -> Self {
+        gauge.set(0);
         Self {
             draining: AtomicBool::new(false),
             problem: RwLock::new(Some("upstream not probed yet".to_owned())),
+            gauge,
         }
     }
 
@@ -35,11 +41,18 @@ impl Readiness {
     }
 
     pub fn set_draining(&self) {
+        // Under the probe's lock, so a probe finishing now cannot set 1 after this 0.
+        let _probe = self.problem.write().unwrap_or_else(|e| e.into_inner());
         self.draining.store(true, Ordering::Relaxed);
+        self.gauge.set(0);
     }
 
     fn set(&self, problem: Option<String>) {
-        *self.problem.write().unwrap_or_else(|e| e.into_inner()) = problem;
+        let mut current = self.problem.write().unwrap_or_else(|e| e.into_inner());
+        *current = problem;
+        // Under the lock, so the gauge cannot end up behind the latch.
+        let ready = current.is_none() && !self.draining.load(Ordering::Relaxed);
+        self.gauge.set(i64::from(ready));
     }
 
     /// Probes `host:port` every `interval` until `shutdown` flips.
@@ -67,11 +80,5 @@ impl Readiness {
                 _ = crate::server::stopped(&mut shutdown) => return,
             }
         }
-    }
-}
-
-impl Default for Readiness {
-    fn default() -> Self {
-        Self::new()
     }
 }

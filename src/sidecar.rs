@@ -143,7 +143,7 @@ impl Sidecar {
         let proxy_addr = listener.local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
 
-        let readiness = Arc::new(Readiness::new());
+        let readiness = Arc::new(Readiness::new(metrics.ready.clone()));
         let (stop_accepting, accepting) = watch::channel(false);
         let (stop_admin, admin_stopping) = watch::channel(false);
 

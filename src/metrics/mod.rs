@@ -11,12 +11,14 @@ mod genai;
 mod http;
 mod labels;
 pub mod otel_names;
+mod process;
 mod sidecar;
 mod status_table;
 
 use std::sync::Arc;
 
 use prometheus_client::encoding::prometheus_protobuf::{self, prometheus_data_model};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
@@ -34,6 +36,8 @@ pub struct Metrics {
     pub http: HttpMetrics,
     pub genai: GenAiMetrics,
     pub reloads: ReloadMetrics,
+    /// `sidecar_ready`: what `/readyz` answers, 1 or 0.
+    pub ready: Gauge,
 }
 
 impl Metrics {
@@ -41,12 +45,14 @@ impl Metrics {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry);
         let genai = GenAiMetrics::register(&mut registry, max_models);
-        let reloads = sidecar::register(&mut registry, drops);
+        let (reloads, ready) = sidecar::register(&mut registry, drops);
+        registry.register_collector(Box::new(process::ProcessCollector::new()));
         Self {
             registry,
             http,
             genai,
             reloads,
+            ready,
         }
     }
 

@@ -167,6 +167,51 @@ pub const METRICS: &[OtelMetric] = &[
         Gauge,
         false,
     ),
+    metric("sidecar_ready", "otel_sidecar.ready", "1", Gauge, false),
+    metric(
+        "process_cpu_seconds_total",
+        "process.cpu.time",
+        "s",
+        Counter,
+        false,
+    ),
+    metric(
+        "process_resident_memory_bytes",
+        "process.memory.usage",
+        "By",
+        UpDownCounter,
+        false,
+    ),
+    metric(
+        "process_virtual_memory_bytes",
+        "process.memory.virtual",
+        "By",
+        UpDownCounter,
+        false,
+    ),
+    metric(
+        "process_open_fds",
+        "process.unix.file_descriptor.count",
+        "{file_descriptor}",
+        UpDownCounter,
+        false,
+    ),
+    // The conventions have no limit metric nor a start time (only
+    // `process.uptime`, which a collector cannot rate or compare).
+    metric(
+        "process_max_fds",
+        "otel_sidecar.process.unix.file_descriptor.limit",
+        "{file_descriptor}",
+        Gauge,
+        false,
+    ),
+    metric(
+        "process_start_time_seconds",
+        "otel_sidecar.process.start_time",
+        "s",
+        Gauge,
+        false,
+    ),
 ];
 
 /// Families with no OTLP metric of their own, and the metric that carries

@@ -1,5 +1,5 @@
 //! The `sidecar_*` families: the sidecar's own health (telemetry it had to
-//! drop) and its build.
+//! drop, readiness, reloads) and its build.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -104,7 +104,9 @@ impl ReloadMetrics {
     }
 }
 
-pub fn register(registry: &mut Registry, drops: Arc<DropCounters>) -> ReloadMetrics {
+/// Registers the `sidecar_*` families; returns the reload metrics and the
+/// readiness gauge for their owners to set.
+pub fn register(registry: &mut Registry, drops: Arc<DropCounters>) -> (ReloadMetrics, Gauge) {
     registry.register_collector(Box::new(DropCollector(drops)));
     let build = Family::<[(&'static str, &'static str); 1], Gauge>::default();
     build
@@ -115,5 +117,11 @@ pub fn register(registry: &mut Registry, drops: Arc<DropCounters>) -> ReloadMetr
         "Always 1; the labels describe the running build",
         build,
     );
-    ReloadMetrics::register(registry)
+    let ready = Gauge::default();
+    registry.register(
+        "sidecar_ready",
+        "1 while /readyz answers 200 (the upstream accepted the last TCP probe and the sidecar is not draining), else 0",
+        ready.clone(),
+    );
+    (ReloadMetrics::register(registry), ready)
 }

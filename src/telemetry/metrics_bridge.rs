@@ -186,7 +186,9 @@ impl Collection {
             match instrument {
                 Instrument::Counter => {
                     if let Some(counter) = series.counter {
-                        numbers.extend(self.counter(key, counter, attributes));
+                        // A counter of seconds (CPU time) has fractions; the rest count.
+                        let seconds = unit == "s";
+                        numbers.extend(self.counter(key, counter, attributes, seconds));
                     }
                 }
                 Instrument::Gauge | Instrument::UpDownCounter => {
@@ -257,6 +259,7 @@ impl Collection {
         key: SeriesKey,
         counter: pm::Counter,
         attributes: Vec<KeyValue>,
+        seconds: bool,
     ) -> Option<NumberDataPoint> {
         let exemplar_now = counter.exemplar.as_ref().map(exemplar_id);
         let (value_before, exemplar_before) = match self.before.get(&key) {
@@ -290,8 +293,12 @@ impl Collection {
             start_time_unix_nano: start,
             time_unix_nano: self.now,
             exemplars,
-            // Every counter here counts (u64 underneath): exact below 2^53.
-            value: Some(number_data_point::Value::AsInt(value as i64)),
+            // The others count (u64 underneath): exact below 2^53.
+            value: Some(if seconds {
+                number_data_point::Value::AsDouble(value)
+            } else {
+                number_data_point::Value::AsInt(value as i64)
+            }),
             ..NumberDataPoint::default()
         })
     }

@@ -5,7 +5,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 
+use crate::metrics::{scrape, value};
 use crate::support::*;
+
+async fn ready_gauge(sidecar: &otel_sidecar::Sidecar) -> Option<f64> {
+    value(&scrape(sidecar, None).await.2, "sidecar_ready")
+}
 
 async fn admin_get(
     sidecar: &otel_sidecar::Sidecar,
@@ -45,6 +50,7 @@ async fn health_and_readiness_follow_the_upstream() {
         (200, serde_json::json!({"status": "ok"}))
     );
     eventually_status(&sidecar, "/readyz", 200).await;
+    assert_eq!(ready_gauge(&sidecar).await, Some(1.0));
 
     drop(upstream); // nothing listens on the port any more
     let body = eventually_status(&sidecar, "/readyz", 503).await;
@@ -52,6 +58,7 @@ async fn health_and_readiness_follow_the_upstream() {
         body["reason"].as_str().unwrap().contains("unreachable"),
         "{body}"
     );
+    assert_eq!(ready_gauge(&sidecar).await, Some(0.0), "the gauge follows");
     assert_eq!(admin_get(&sidecar, "/healthz", None).await.0, 200);
 
     let (status, body) = admin_get(&sidecar, "/nope", None).await;
@@ -71,6 +78,11 @@ async fn readyz_reports_draining_while_a_stream_finishes() {
     assert!(
         reply["reason"].as_str().unwrap().contains("draining"),
         "{reply}"
+    );
+    assert_eq!(
+        ready_gauge(&sidecar).await,
+        Some(0.0),
+        "draining is not ready"
     );
     assert_eq!(
         admin_get(&sidecar, "/healthz", None).await.0,

@@ -411,3 +411,44 @@ async fn admin_token_protects_metrics() {
     assert!(text.contains("sidecar_build_info"));
     sidecar.stop().await;
 }
+
+#[tokio::test]
+async fn the_process_families_describe_this_process() {
+    let upstream = status_upstream().await;
+    let sidecar = start_sidecar(test_config(&upstream.url())).await;
+    let (_, _, text) = scrape(&sidecar, None).await;
+    let read = |series: &str| value(&text, series).unwrap_or_else(|| panic!("{series}: {text}"));
+    // The sidecar runs inside this test process: /proc/self is the same.
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count() as f64;
+    let open = read("process_open_fds");
+    assert!(open > 3.0 && (open - fds).abs() < 64.0, "{open} vs {fds}");
+    assert!(read("process_max_fds") >= open);
+    assert!(read("process_resident_memory_bytes") > 1e6);
+    assert!(read("process_virtual_memory_bytes") >= read("process_resident_memory_bytes"));
+    let cpu = read("process_cpu_seconds_total");
+    assert!(cpu > 0.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = read("process_start_time_seconds");
+    assert!(started <= now + 1.0 && started > now - 3600.0, "{started}");
+    // Burn some CPU in the proxy: the counter moves.
+    for _ in 0..200 {
+        send(
+            &client(),
+            get(format!("http://{}/ok", sidecar.proxy_addr())),
+        )
+        .await;
+    }
+    let (_, _, later) = scrape(&sidecar, None).await;
+    assert!(value(&later, "process_cpu_seconds_total").unwrap() > cpu);
+    for family in [
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+    ] {
+        assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
+    }
+    sidecar.stop().await;
+}
