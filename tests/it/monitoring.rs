@@ -682,3 +682,32 @@ fn services(result: &[serde_json::Value]) -> BTreeSet<String> {
         .filter_map(|r| r["metric"]["service"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// slis.yaml describes the rules: every record and alert it names exists.
+#[test]
+fn slis_yaml_names_only_records_and_alerts_of_the_rules() {
+    let rules = read("monitoring/prometheus/rules/slo.yml");
+    let records = recorded(&rules);
+    let alerts: BTreeSet<String> = alerts(&rules).into_iter().map(|a| a.name).collect();
+    let slis = read("monitoring/slo/slis.yaml");
+    let mut named = 0;
+    for line in slis.lines().map(str::trim) {
+        if let Some(record) = line.strip_prefix("recorded_as: ") {
+            assert!(records.contains(record), "{record} is not recorded");
+            named += 1;
+        } else if let Some(family) = line.strip_prefix("bad_events_recorded_as: ") {
+            let (prefix, windows) = family.trim_end_matches('}').split_once('{').unwrap();
+            for window in windows.split(',') {
+                let record = format!("{prefix}{window}");
+                assert!(records.contains(&record), "{record} is not recorded");
+                named += 1;
+            }
+        } else if let Some(list) = line.strip_prefix("alerts: [") {
+            for alert in list.trim_end_matches(']').split(", ") {
+                assert!(alerts.contains(alert), "{alert} is not an alert");
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= 30, "{named}");
+}
