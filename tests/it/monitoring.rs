@@ -28,12 +28,141 @@ fn promtool_validates_config_and_rules_and_runs_their_unit_tests() {
     run("promtool", &["check", "config", "prometheus.yml"], &dir);
     let rules = run("promtool", &["check", "rules", "rules/slo.yml"], &dir);
     assert!(rules.contains("SUCCESS"), "{rules}");
-    let tests = run(
-        "promtool",
-        &["test", "rules", "slo_test.yml"],
-        &dir.join("rules"),
+    let files = rule_test_files();
+    let mut args = vec!["test", "rules"];
+    args.extend(files.iter().map(String::as_str));
+    let tests = run("promtool", &args, &dir.join("rules"));
+    assert_eq!(
+        tests.matches("SUCCESS").count(),
+        files.len(),
+        "{files:?}: {tests}"
     );
-    assert!(tests.contains("SUCCESS"), "{tests}");
+}
+
+/// Every promtool test file beside the rules (`*_test.yml`), so a file split
+/// off later runs too.
+fn rule_test_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo("monitoring/prometheus/rules"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with("_test.yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    files
+}
+
+/// An alerting rule of slo.yml, as far as routing needs it.
+#[derive(Debug, Default)]
+struct Alert {
+    name: String,
+    severity: Option<String>,
+    runbook_url: Option<String>,
+}
+
+/// The alerts of a rules file in this repository's layout: `- alert:` opens
+/// one, `- record:` ends it, its labels and annotations are `key: value`
+/// lines (no YAML parser: the repository has none and needs none).
+fn alerts(rules: &str) -> Vec<Alert> {
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut open = false;
+    for line in rules.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("- alert: ") {
+            alerts.push(Alert {
+                name: name.to_owned(),
+                ..Alert::default()
+            });
+            open = true;
+        } else if line.starts_with("- record: ") {
+            open = false;
+        } else if let (true, Some(alert)) = (open, alerts.last_mut()) {
+            if let Some(severity) = line.strip_prefix("severity: ") {
+                alert.severity = Some(severity.to_owned());
+            } else if let Some(url) = line.strip_prefix("runbook_url: ") {
+                alert.runbook_url = Some(url.to_owned());
+            }
+        }
+    }
+    alerts
+}
+
+/// The anchor GitHub gives a Markdown heading: lowercase, punctuation other
+/// than `-` and `_` removed, spaces made `-`.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The on-call reads the alert's runbook section, and Alertmanager routes on
+/// its severity: each alert needs both, and a promtool case where it fires
+/// (with the labels it routes on) and one where it does not.
+#[test]
+fn every_alert_has_a_severity_a_runbook_section_and_tests_both_ways() {
+    let rules = read("monitoring/prometheus/rules/slo.yml");
+    let runbook = read("monitoring/RUNBOOK.md");
+    let anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|h| github_anchor(h.trim_start_matches('#')))
+        .collect();
+    let tests: String = rule_test_files()
+        .iter()
+        .map(|f| read(&format!("monitoring/prometheus/rules/{f}")))
+        .collect();
+    let alerts = alerts(&rules);
+    assert!(alerts.len() >= 17, "{alerts:#?}");
+    let runbook_base =
+        "https://github.com/otel-sidecar/otel-sidecar/blob/main/monitoring/RUNBOOK.md#";
+    for alert in &alerts {
+        let name = &alert.name;
+        let severity = alert.severity.as_deref();
+        assert!(
+            matches!(severity, Some("page" | "ticket" | "warning")),
+            "{name}: severity {severity:?}"
+        );
+        let url = alert.runbook_url.as_deref().unwrap_or_default();
+        let anchor = url
+            .strip_prefix(runbook_base)
+            .unwrap_or_else(|| panic!("{name}: runbook_url {url:?} is not in RUNBOOK.md"));
+        assert!(
+            anchors.contains(anchor),
+            "{name}: RUNBOOK.md has no heading #{anchor}"
+        );
+        let (mut firing, mut silent) = (0, 0);
+        let lines: Vec<&str> = tests.lines().map(str::trim).collect();
+        for (i, line) in lines.iter().enumerate() {
+            if *line != format!("alertname: {name}") {
+                continue;
+            }
+            match lines.get(i + 1) {
+                Some(&"exp_alerts: []") => silent += 1,
+                Some(&"exp_alerts:") => {
+                    firing += 1;
+                    let labels = lines[i + 2].strip_prefix("- exp_labels: ").unwrap();
+                    assert!(
+                        labels.contains(&format!("severity: {}", severity.unwrap())),
+                        "{name}: {labels}"
+                    );
+                    // Nothing to route on when no sidecar is scraped at all.
+                    if name != "OtelSidecarNoTargets" {
+                        for key in ["job: ", "service: "] {
+                            assert!(labels.contains(key), "{name} loses {key}: {labels}");
+                        }
+                    }
+                }
+                other => panic!("{name}: {other:?} after its alertname"),
+            }
+        }
+        assert!(
+            firing > 0 && silent > 0,
+            "{name}: {firing} firing and {silent} silent promtool cases"
+        );
+    }
 }
 
 #[test]
@@ -238,7 +367,7 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
             word.push(c);
         } else {
-            if ["http_", "upstream_", "gen_ai_", "sidecar_"]
+            if ["http_", "upstream_", "gen_ai_", "sidecar_", "process_"]
                 .iter()
                 .any(|p| word.starts_with(p))
             {
@@ -552,4 +681,33 @@ fn services(result: &[serde_json::Value]) -> BTreeSet<String> {
         .iter()
         .filter_map(|r| r["metric"]["service"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// slis.yaml describes the rules: every record and alert it names exists.
+#[test]
+fn slis_yaml_names_only_records_and_alerts_of_the_rules() {
+    let rules = read("monitoring/prometheus/rules/slo.yml");
+    let records = recorded(&rules);
+    let alerts: BTreeSet<String> = alerts(&rules).into_iter().map(|a| a.name).collect();
+    let slis = read("monitoring/slo/slis.yaml");
+    let mut named = 0;
+    for line in slis.lines().map(str::trim) {
+        if let Some(record) = line.strip_prefix("recorded_as: ") {
+            assert!(records.contains(record), "{record} is not recorded");
+            named += 1;
+        } else if let Some(family) = line.strip_prefix("bad_events_recorded_as: ") {
+            let (prefix, windows) = family.trim_end_matches('}').split_once('{').unwrap();
+            for window in windows.split(',') {
+                let record = format!("{prefix}{window}");
+                assert!(records.contains(&record), "{record} is not recorded");
+                named += 1;
+            }
+        } else if let Some(list) = line.strip_prefix("alerts: [") {
+            for alert in list.trim_end_matches(']').split(", ") {
+                assert!(alerts.contains(alert), "{alert} is not an alert");
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= 30, "{named}");
 }
