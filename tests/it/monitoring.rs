@@ -22,6 +22,7 @@ use crate::tools::run;
 
 mod dashboard;
 mod otlp_stack;
+mod tls;
 
 #[test]
 fn promtool_validates_config_and_rules_and_runs_their_unit_tests() {
