@@ -161,13 +161,7 @@ impl PromQl {
         self.selectors
             .iter()
             .flat_map(|(_, inside)| split_matchers(inside))
-            .map(|m| {
-                m.split(['=', '!', '~'])
-                    .next()
-                    .unwrap()
-                    .trim()
-                    .to_owned()
-            })
+            .map(|m| m.split(['=', '!', '~']).next().unwrap().trim().to_owned())
             .collect()
     }
 }
@@ -336,7 +330,11 @@ fn tempo_series_use_the_labels_tempo_yaml_makes() {
     let processors = &tempo["overrides"]["defaults"]["metrics_generator"]["processors"];
     for processor in ["service-graphs", "span-metrics"] {
         assert!(
-            processors.as_array().unwrap().iter().any(|p| p == processor),
+            processors
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == processor),
             "{processor} off: {processors}"
         );
     }

@@ -86,27 +86,25 @@ async fn the_tls_overlay_carries_each_sidecars_spans_over_mtls_with_the_scripts_
     );
     let ca = name("/etc/otelcol/certs/ca.pem");
 
-    let upstream = TestUpstream::start(|_| async {
-        Response::new(full(Bytes::from_static(b"{}")))
-    })
-    .await;
+    let upstream =
+        TestUpstream::start(|_| async { Response::new(full(Bytes::from_static(b"{}"))) }).await;
     let compose = super::compose_services(&read("monitoring/docker-compose.yml"));
     let mut checked = 0;
     for (service, settings) in services.iter().filter(|(s, _)| s.ends_with("-sidecar")) {
         let mounts = cert_mounts(settings);
-        let client = (
+        let identity = (
             mounts["/etc/otel-sidecar/certs/sidecar.pem"].clone(),
             mounts["/etc/otel-sidecar/certs/sidecar.key"].clone(),
         );
         let copy = tempfile::tempdir().unwrap();
-        for file in [&ca, &server.0, &server.1, &client.0, &client.1] {
+        for file in [&ca, &server.0, &server.1, &identity.0, &identity.1] {
             std::fs::copy(Path::new(&certs).join(file), copy.path().join(file)).unwrap();
         }
         let pki = crate::pki::Pki::from_files(
             copy,
             &ca,
             (&server.0, &server.1),
-            (&client.0, &client.1),
+            (&identity.0, &identity.1),
         );
         let receiver = OtlpReceiver::grpc_mtls(&pki).await;
         // The overlay's variables as the container sees them, with the
