@@ -49,3 +49,25 @@ pub fn pki() -> Pki {
         _dir: dir,
     }
 }
+
+impl Pki {
+    /// Certificates made elsewhere (the stack's script), kept in `dir`:
+    /// the CA, the server's certificate and key, the client's.
+    pub fn from_files(
+        dir: tempfile::TempDir,
+        ca: &str,
+        (server_cert, server_key): (&str, &str),
+        (client_cert, client_key): (&str, &str),
+    ) -> Pki {
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        Pki {
+            ca: dir.path().join(ca),
+            ca_pem: read(ca),
+            server_cert_pem: read(server_cert),
+            server_key_pem: read(server_key),
+            client_cert: dir.path().join(client_cert),
+            client_key: dir.path().join(client_key),
+            _dir: dir,
+        }
+    }
+}

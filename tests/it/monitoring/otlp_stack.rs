@@ -136,7 +136,7 @@ fn the_collector_receives_every_signal_and_sends_each_to_its_backend() {
             }
         }
     }
-    // The component types of contrib 0.159.0, the pinned image: a misspelt
+    // The component types of contrib 0.162.0, the pinned image: a misspelt
     // type stops the collector at start. `otlp_grpc` and `otlp_http` are the
     // exporters' names since 0.144 (`otlp` and `otlphttp` are deprecated
     // aliases).
