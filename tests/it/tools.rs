@@ -14,6 +14,7 @@ fn install_hint(tool: &str) -> &'static str {
         "kubernetes-validate" => "pip install kubernetes-validate",
         "kubectl" => "see https://kubernetes.io/docs/tasks/tools/",
         "python3" => "apt-get install python3",
+        "openssl" => "apt-get install openssl",
         _ => "see tests/requirements.txt",
     }
 }

@@ -44,6 +44,8 @@ async fn the_tls_overlay_carries_each_sidecars_spans_over_mtls_with_the_scripts_
     let monitoring = repo("monitoring");
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().to_str().unwrap().to_owned();
+    // The script needs only openssl; fail naming it rather than deep in sh.
+    crate::tools::require("openssl");
     run("sh", &["tls/gen-certs.sh", &certs], &monitoring);
     run(
         "docker-compose",
