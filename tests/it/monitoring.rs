@@ -382,6 +382,17 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 }
 
 /// Names of recording rules, which dashboards may use like metrics.
+/// The mock Ollama answering at once: GenAI families fill without waiting.
+pub(crate) async fn instant_mock_ollama() -> otel_sidecar::mock_ollama::MockOllama {
+    let options = otel_sidecar::mock_ollama::MockOptions {
+        token_delay: Duration::ZERO,
+        first_token_delay: Duration::ZERO,
+    };
+    otel_sidecar::mock_ollama::MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
+        .await
+        .unwrap()
+}
+
 fn recorded(rules: &str) -> BTreeSet<String> {
     rules
         .lines()
@@ -393,14 +404,7 @@ fn recorded(rules: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn every_metric_the_dashboard_and_rules_query_is_exposed() {
     // Traffic that makes every family appear: GenAI streams, errors, timeouts.
-    let options = otel_sidecar::mock_ollama::MockOptions {
-        token_delay: Duration::ZERO,
-        first_token_delay: Duration::ZERO,
-    };
-    let mock =
-        otel_sidecar::mock_ollama::MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
-            .await
-            .unwrap();
+    let mock = instant_mock_ollama().await;
     let mut config = test_config(&mock.url());
     config.upstream.response_timeout = Duration::from_millis(300);
     config.listener.max_request_body = Some(otel_sidecar::config::ByteSize(1024));

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use serde_json::Value;
 
-use super::{compose_services, query, start_prometheus_labelled};
+use super::{compose_services, instant_mock_ollama, query, start_prometheus_labelled};
 use crate::support::*;
 
 const DASHBOARD: &str = "monitoring/grafana/dashboards/otel-sidecar.json";
@@ -449,14 +449,7 @@ const EMPTY_HERE: [&str; 1] = [
 
 #[tokio::test]
 async fn every_panel_the_traffic_fills_has_data_in_a_real_prometheus() {
-    let options = otel_sidecar::mock_ollama::MockOptions {
-        token_delay: Duration::ZERO,
-        first_token_delay: Duration::ZERO,
-    };
-    let mock =
-        otel_sidecar::mock_ollama::MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
-            .await
-            .unwrap();
+    let mock = instant_mock_ollama().await;
     let model_side = start_sidecar(test_config(&mock.url())).await;
     // The agent: fine, except /slow, which outlasts the sidecar's timeout.
     let agent = TestUpstream::start(|req| async move {
