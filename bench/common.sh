@@ -22,14 +22,14 @@ wait_ready() { # port
 }
 cpu_split() { awk '{print $14, $15}' "/proc/$1/stat"; } # user and kernel clock ticks
 start_sidecar() { # name cpu: otel-sidecar with bench/NAME.toml on its port
-  LISTEN_ADDR=127.0.0.1:${PORT[$1]} UPSTREAM_URL=http://127.0.0.1:$ORIGIN OTLP_ENDPOINT=http://127.0.0.1:$OTLP \
+  LISTEN_ADDR=127.0.0.1:${PORT[$1]} UPSTREAM_URL=${SIDECAR_UPSTREAM:-http://127.0.0.1:$ORIGIN} OTLP_ENDPOINT=http://127.0.0.1:$OTLP \
   SENTRY_DSN=http://benchkey@127.0.0.1:$SENTRY/1 ACCESS_LOG_FILE=${ACCESS_LOG_FILE:-$OUT/logs/$1-access.log} \
     start "$1" "$2" "$BIN/otel-sidecar" --config "$HERE/$1.toml"
 }
 status_kib() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 
 echo "building (release)..."
-(cd "$REPO" && cargo build --release --quiet --bin otel-sidecar --example mock_ollama --example telemetry_sink)
+(cd "$REPO" && cargo build --release --quiet --bin otel-sidecar --example mock_ollama --example telemetry_sink --example streamload)
 BIN=$REPO/target/release
 
 head -c 1048576 /dev/urandom >"$OUT/www/big"
