@@ -16,6 +16,7 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod exchange;
+pub mod fd_limit;
 pub mod genai;
 pub mod healthcheck;
 pub mod limit;

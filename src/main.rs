@@ -95,6 +95,7 @@ fn run(arg: &ConfigArg) -> ExitCode {
         Ok(guards) => guards,
         Err(e) => return fail(EXIT_RUNTIME, &format!("cannot set up logging: {e}")),
     };
+    otel_sidecar::fd_limit::raise_to_hard_limit();
     let otlp_logs = logs.take_otlp_export();
     let extras = Extras {
         traces: None,

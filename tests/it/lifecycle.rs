@@ -146,3 +146,71 @@ async fn healthcheck_command_probes_the_admin_listener() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unhealthy"));
 }
+
+/// `Max open files` of /proc/PID/limits: (soft, hard).
+fn open_files_limits(pid: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut values = line["Max open files".len()..].split_whitespace();
+    (
+        values.next().unwrap().to_owned(),
+        values.next().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit_and_logged() {
+    use std::io::{BufRead, BufReader};
+    let (_, hard) = open_files_limits("self");
+    assert_ne!(
+        hard, "512",
+        "the test needs a hard limit above the soft one it sets"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sidecar.toml");
+    std::fs::write(
+        &path,
+        "[listener]\naddress = \"127.0.0.1:0\"\nshutdown_delay = \"0s\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+         [upstream]\nurl = \"http://127.0.0.1:9\"\n[tracing]\nenabled = false\n",
+    )
+    .unwrap();
+    // A soft limit of 512, as a container runtime might leave it.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 512 && exec \"$0\" run --config \"$1\"",
+            BIN,
+            path.to_str().unwrap(),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logged = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["message"] == "open-file limit" {
+            logged = Some(json["open_files_limit"].clone());
+        }
+        if json["message"] == "otel-sidecar started" {
+            break;
+        }
+    }
+    let (soft, now_hard) = open_files_limits(&child.id().to_string());
+    sigterm(&child);
+    assert_eq!(wait_exit(&mut child), 0);
+    assert_eq!(
+        (soft.as_str(), now_hard.as_str()),
+        (hard.as_str(), hard.as_str())
+    );
+    let logged = logged.expect("the limit is logged before the start line");
+    assert_eq!(
+        logged.to_string(),
+        hard,
+        "the log names the limit it runs with"
+    );
+}
