@@ -1,20 +1,20 @@
 //! Reads GenAI usage from a response as its frames pass: NDJSON lines
 //! (Ollama), SSE `data:` events (OpenAI-compatible), or one JSON body.
 //!
-//! Lines and events may be split across frames anywhere; the tap keeps only
-//! the unfinished line (bounded). A line that does not parse is skipped; a
-//! line or body over the bound makes the tap give up. Either way the frames
-//! themselves are never touched.
+//! Nothing of the body is held: each line, event or body runs through the
+//! incremental [`JsonScanner`], which keeps only the few values read here
+//! (bounded strings, integers), so a 64 MiB embeddings answer or a 1 MiB
+//! `context` array costs the same few hundred bytes as a short chunk.
+//! Values are staged per document and applied only when it ends as valid
+//! JSON: a line that turns out malformed halfway contributes nothing, as
+//! when it was parsed whole. The frames themselves are never touched.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
-use serde::Deserialize;
+use super::json_scan::{JsonScanner, Outcome, Scalar, Visitor};
 
-/// Longest NDJSON line or SSE event kept while incomplete.
-const MAX_LINE: usize = 1 << 20;
-/// Largest non-streamed JSON body parsed (embeddings can be large).
-const MAX_BODY: usize = 4 << 20;
+/// Distinct finish reasons kept (a response has one per choice).
+const MAX_REASONS: usize = 8;
 
 /// What the response said about the generation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,15 +34,30 @@ enum Framing {
     Json,
 }
 
+/// Where an SSE line is: its start decides whether it is `data:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SseLine {
+    /// `matched` bytes of `data:` seen at the line's start.
+    Start { matched: u8 },
+    /// A lone `\r` so far: a blank line if `\n` follows.
+    CarriageReturn,
+    /// Just after `data:`, where one space is dropped.
+    DataStart,
+    /// In a `data:` value, which goes to the scanner.
+    Data,
+    /// Some other field or a comment: skipped.
+    Other,
+}
+
 #[derive(Debug)]
 pub struct ResponseTap {
     framing: Framing,
-    /// The unfinished line (NDJSON, SSE) or the body so far (JSON).
-    pending: Vec<u8>,
-    /// `data:` lines of the SSE event being read.
-    event: Vec<u8>,
+    scanner: JsonScanner,
+    chunk: Chunk,
+    sse_line: SseLine,
+    /// The SSE event being read has had a `data:` line.
+    event_has_data: bool,
     first_data_at: Option<Instant>,
-    gave_up: bool,
     usage: GenAiUsage,
 }
 
@@ -68,152 +83,139 @@ impl ResponseTap {
         };
         Self {
             framing,
-            pending: Vec::new(),
-            event: Vec::new(),
+            scanner: JsonScanner::default(),
+            chunk: Chunk::default(),
+            sse_line: SseLine::Start { matched: 0 },
+            event_has_data: false,
             first_data_at: None,
-            gave_up: false,
             usage: GenAiUsage::default(),
         }
     }
 
     pub fn feed(&mut self, data: &[u8]) {
-        if self.gave_up || data.is_empty() {
+        if data.is_empty() {
             return;
         }
         self.first_data_at.get_or_insert_with(Instant::now);
         match self.framing {
-            Framing::Json => {
-                if self.pending.len() + data.len() > MAX_BODY {
-                    self.give_up();
-                } else {
-                    self.pending.extend_from_slice(data);
-                }
-            }
-            Framing::Ndjson | Framing::Sse => self.feed_lines(data),
+            Framing::Json => self.scanner.feed(data, &mut self.chunk),
+            Framing::Ndjson => self.feed_ndjson(data),
+            Framing::Sse => self.feed_sse(data),
         }
     }
 
     /// The usage seen, once the body has ended (or been cut).
     pub fn finish(mut self) -> GenAiUsage {
-        if !self.gave_up {
-            match self.framing {
-                Framing::Json => {
-                    let body = std::mem::take(&mut self.pending);
-                    if self.apply(&body) {
-                        self.usage.first_token_at = self.first_data_at;
-                    }
-                }
-                // A last line without its newline still counts.
-                Framing::Ndjson => {
-                    let line = std::mem::take(&mut self.pending);
-                    self.line(&line);
-                }
-                Framing::Sse => {
-                    let line = std::mem::take(&mut self.pending);
-                    self.line(&line);
-                    self.line(b"");
+        match self.framing {
+            Framing::Json => {
+                if self.end_document() {
+                    self.usage.first_token_at = self.first_data_at;
                 }
             }
+            // A last line without its newline still counts.
+            Framing::Ndjson => {
+                self.end_document();
+            }
+            Framing::Sse => self.end_event(),
         }
         self.usage
     }
 
-    fn give_up(&mut self) {
-        self.gave_up = true;
-        self.pending = Vec::new();
-        self.event = Vec::new();
+    /// Bytes the tap holds, inline and on the heap, whatever the body's size.
+    pub fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.scanner.heap_bytes()
+            + self.chunk.heap_bytes()
+            + string_bytes(self.usage.response_model.iter())
+            + vec_bytes(&self.usage.finish_reasons)
     }
 
-    fn feed_lines(&mut self, mut data: &[u8]) {
+    fn feed_ndjson(&mut self, mut data: &[u8]) {
         while let Some(newline) = memchr::memchr(b'\n', data) {
-            let (head, rest) = data.split_at(newline);
-            if self.pending.is_empty() {
-                self.line(head);
-            } else {
-                let mut line = std::mem::take(&mut self.pending);
-                line.extend_from_slice(head);
-                self.line(&line);
-                line.clear();
-                self.pending = line;
-            }
-            if self.gave_up {
-                return;
-            }
-            data = &rest[1..];
+            self.scanner.feed(&data[..newline], &mut self.chunk);
+            self.end_document();
+            data = &data[newline + 1..];
         }
-        if self.pending.len() + data.len() > MAX_LINE {
-            self.give_up();
-        } else {
-            self.pending.extend_from_slice(data);
-        }
+        self.scanner.feed(data, &mut self.chunk);
     }
 
-    fn line(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match self.framing {
-            Framing::Ndjson | Framing::Json => {
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    self.apply(line);
+    fn feed_sse(&mut self, mut data: &[u8]) {
+        while let Some(&b) = data.first() {
+            let mut used = 1;
+            self.sse_line = match (self.sse_line, b) {
+                (SseLine::Start { matched: 0 }, b'\n') | (SseLine::CarriageReturn, b'\n') => {
+                    self.end_event();
+                    SseLine::Start { matched: 0 }
                 }
-            }
-            Framing::Sse => self.sse_line(line),
+                (SseLine::Start { matched: 0 }, b'\r') => SseLine::CarriageReturn,
+                (SseLine::Start { matched }, _) if b == b"data:"[matched as usize] => {
+                    if matched == 4 {
+                        SseLine::DataStart
+                    } else {
+                        SseLine::Start {
+                            matched: matched + 1,
+                        }
+                    }
+                }
+                (SseLine::DataStart, _) => {
+                    // The event's data lines are joined with newlines.
+                    if self.event_has_data {
+                        self.scanner.feed(b"\n", &mut self.chunk);
+                    }
+                    self.event_has_data = true;
+                    used = usize::from(b == b' ');
+                    SseLine::Data
+                }
+                (SseLine::Data | SseLine::Other, _) | (_, b'\n') => {
+                    let end = memchr::memchr(b'\n', data);
+                    let line = &data[..end.unwrap_or(data.len())];
+                    if self.sse_line == SseLine::Data {
+                        // A `\r` before the newline is JSON whitespace: no need to strip it.
+                        self.scanner.feed(line, &mut self.chunk);
+                    }
+                    used = end.map_or(data.len(), |end| end + 1);
+                    match end {
+                        Some(_) => SseLine::Start { matched: 0 },
+                        None => self.sse_line,
+                    }
+                }
+                _ => SseLine::Other,
+            };
+            data = &data[used..];
         }
     }
 
-    /// SSE: `data:` lines accumulate until a blank line ends the event.
-    fn sse_line(&mut self, line: &[u8]) {
-        if line.is_empty() {
-            let event = std::mem::take(&mut self.event);
-            if !event.is_empty() && event != b"[DONE]" {
-                self.apply(&event);
-            }
-            return;
+    /// A blank line (or the body's end) dispatches the event read so far.
+    fn end_event(&mut self) {
+        if self.sse_line == SseLine::DataStart {
+            self.event_has_data = true;
         }
-        if let Some(value) = line.strip_prefix(b"data:") {
-            let value = value.strip_prefix(b" ").unwrap_or(value);
-            if self.event.len() + value.len() > MAX_LINE {
-                self.give_up();
-                return;
-            }
-            if !self.event.is_empty() {
-                self.event.push(b'\n');
-            }
-            self.event.extend_from_slice(value);
+        if std::mem::take(&mut self.event_has_data) {
+            self.end_document();
         }
     }
 
-    /// Applies one JSON object; true when it carried content.
-    fn apply(&mut self, json: &[u8]) -> bool {
-        let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(json) else {
-            return false;
-        };
+    /// Applies the document just read if it was valid JSON; true when it
+    /// carried content. Either way the next document starts afresh.
+    fn end_document(&mut self) -> bool {
+        let outcome = self.scanner.end(&mut self.chunk);
+        let content = outcome == Outcome::Complete && !self.chunk.invalid && self.commit();
+        self.scanner.reset();
+        self.chunk.reset();
+        content
+    }
+
+    /// Applies the staged values of a valid chunk; true when it carried content.
+    fn commit(&mut self) -> bool {
+        let chunk = &self.chunk;
         let usage = &mut self.usage;
-        if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
-            if usage.response_model.as_deref() != Some(&model) {
-                usage.response_model = Some(model.into_owned());
+        if let Some(model) = chunk.model.as_deref().filter(|m| !m.is_empty()) {
+            if usage.response_model.as_deref() != Some(model) {
+                usage.response_model = Some(model.to_owned());
             }
         }
-        let mut content = chunk.response.as_deref().is_some_and(|r| !r.is_empty())
-            || chunk
-                .message
-                .as_ref()
-                .and_then(|m| m.content.as_deref())
-                .is_some_and(|c| !c.is_empty());
-        for choice in chunk.choices.iter().flatten() {
-            content |= choice.text.as_deref().is_some_and(|t| !t.is_empty())
-                || choice
-                    .message
-                    .as_ref()
-                    .and_then(|m| m.content.as_deref())
-                    .is_some_and(|c| !c.is_empty())
-                || choice
-                    .delta
-                    .as_ref()
-                    .and_then(|d| d.content.as_deref())
-                    .is_some_and(|c| !c.is_empty());
-            if let Some(reason) = &choice.finish_reason {
-                push_reason(&mut usage.finish_reasons, reason);
-            }
+        for reason in &chunk.reasons {
+            push_reason(&mut usage.finish_reasons, reason);
         }
         if chunk.done == Some(true) {
             if let Some(reason) = &chunk.done_reason {
@@ -227,67 +229,264 @@ impl ResponseTap {
             usage.output_tokens = chunk.eval_count;
         }
         // Some servers repeat a zeroed `usage` on every chunk: only a real one counts.
-        if let Some(u) = chunk
-            .usage
-            .filter(|u| u.prompt_tokens.unwrap_or(0) > 0 || u.completion_tokens.unwrap_or(0) > 0)
-        {
-            usage.input_tokens = u.prompt_tokens.or(usage.input_tokens);
-            usage.output_tokens = u.completion_tokens.or(usage.output_tokens);
+        let (prompt, completion) = (chunk.prompt_tokens, chunk.completion_tokens);
+        if prompt.unwrap_or(0) > 0 || completion.unwrap_or(0) > 0 {
+            usage.input_tokens = prompt.or(usage.input_tokens);
+            usage.output_tokens = completion.or(usage.output_tokens);
         }
-        if content && usage.first_token_at.is_none() && self.framing != Framing::Json {
+        if chunk.content && usage.first_token_at.is_none() && self.framing != Framing::Json {
             usage.first_token_at = Some(Instant::now());
         }
-        content
+        chunk.content
     }
 }
 
 fn push_reason(reasons: &mut Vec<String>, reason: &str) {
-    if !reason.is_empty() && !reasons.iter().any(|r| r == reason) && reasons.len() < 8 {
+    if !reason.is_empty() && !reasons.iter().any(|r| r == reason) && reasons.len() < MAX_REASONS {
         reasons.push(reason.to_owned());
     }
 }
 
-/// Every field any of the supported APIs puts in a chunk or response.
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(borrow)]
-    model: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    response: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    message: Option<Content<'a>>,
+fn string_bytes<'a>(strings: impl Iterator<Item = &'a String>) -> usize {
+    strings.map(String::capacity).sum()
+}
+
+fn vec_bytes(strings: &Vec<String>) -> usize {
+    strings.capacity() * std::mem::size_of::<String>() + string_bytes(strings.iter())
+}
+
+/// The containers whose keys matter, by what they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Root,
+    /// `message` (top level or in a choice) or a choice's `delta`.
+    Content,
+    Usage,
+    Choices,
+    Choice,
+    Ignored,
+}
+
+/// What the next value is, by its key and container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    TopLevel,
+    Model,
+    /// A string whose non-emptiness means a token arrived.
+    ContentText,
+    /// An object with a `content` string.
+    ContentObject,
+    Done,
+    DoneReason,
+    PromptEvalCount,
+    EvalCount,
+    Choices,
+    ChoiceItem,
+    FinishReason,
+    Usage,
+    PromptTokens,
+    CompletionTokens,
+    Other,
+}
+
+/// The deepest container read: `choices` → a choice → its `delta`.
+const TRACKED: usize = 4;
+
+/// One chunk's values, staged until it proves valid. Types follow the serde
+/// model this replaced: a known key with a value of the wrong type makes the
+/// chunk invalid, `null` counts as absent, other keys are skipped. (Two
+/// differences nobody sends: a repeated key's last value wins where serde
+/// failed, and an array in place of an object is invalid where serde's
+/// derive would have read it positionally.) Strings keep their buffers from
+/// one chunk to the next: Ollama repeats the model on every line.
+#[derive(Debug)]
+struct Chunk {
+    nodes: [Node; TRACKED],
+    depth: usize,
+    key: Field,
+    invalid: bool,
+    model: Option<String>,
+    content: bool,
+    reasons: Vec<String>,
     done: Option<bool>,
-    #[serde(borrow)]
-    done_reason: Option<Cow<'a, str>>,
+    done_reason: Option<String>,
     prompt_eval_count: Option<u64>,
     eval_count: Option<u64>,
-    #[serde(borrow)]
-    choices: Option<Vec<Choice<'a>>>,
-    usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct Content<'a> {
-    #[serde(borrow)]
-    content: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    delta: Option<Content<'a>>,
-    #[serde(borrow)]
-    message: Option<Content<'a>>,
-    #[serde(borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Usage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    /// Buffers of the last chunk's strings, for the next one's.
+    spare: Vec<String>,
+}
+
+impl Default for Chunk {
+    fn default() -> Self {
+        Self {
+            nodes: [Node::Ignored; TRACKED],
+            depth: 0,
+            key: Field::Other,
+            invalid: false,
+            model: None,
+            content: false,
+            reasons: Vec::new(),
+            done: None,
+            done_reason: None,
+            prompt_eval_count: None,
+            eval_count: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl Chunk {
+    /// Ready for the next document.
+    fn reset(&mut self) {
+        let mut spare = std::mem::take(&mut self.spare);
+        let mut reasons = std::mem::take(&mut self.reasons);
+        spare.extend(self.model.take());
+        spare.extend(self.done_reason.take());
+        spare.append(&mut reasons);
+        // At most one string per kind a chunk keeps (bounded by MAX_REASONS).
+        spare.truncate(MAX_REASONS + 2);
+        *self = Self {
+            reasons,
+            spare,
+            ..Self::default()
+        };
+    }
+
+    fn heap_bytes(&self) -> usize {
+        string_bytes(self.model.iter().chain(&self.done_reason))
+            + vec_bytes(&self.reasons)
+            + vec_bytes(&self.spare)
+    }
+
+    /// A copy of `text` in a spare buffer.
+    fn keep(&mut self, text: &str) -> String {
+        let mut s = self.spare.pop().unwrap_or_default();
+        s.clear();
+        s.push_str(text);
+        s
+    }
+
+    fn parent(&self) -> Option<Node> {
+        match self.depth {
+            0 => None,
+            d if d <= TRACKED => Some(self.nodes[d - 1]),
+            _ => Some(Node::Ignored),
+        }
+    }
+
+    /// What the value starting here is.
+    fn slot(&self) -> Field {
+        match self.parent() {
+            None => Field::TopLevel,
+            Some(Node::Choices) => Field::ChoiceItem,
+            Some(Node::Ignored) => Field::Other,
+            Some(_) => self.key,
+        }
+    }
+}
+
+impl Visitor for Chunk {
+    fn key(&mut self, key: Option<&[u8]>) {
+        let Some(key) = key else {
+            self.key = Field::Other;
+            return;
+        };
+        self.key = match (self.parent(), key) {
+            (Some(Node::Root), b"model") => Field::Model,
+            (Some(Node::Root), b"response") => Field::ContentText,
+            (Some(Node::Root), b"message") => Field::ContentObject,
+            (Some(Node::Root), b"done") => Field::Done,
+            (Some(Node::Root), b"done_reason") => Field::DoneReason,
+            (Some(Node::Root), b"prompt_eval_count") => Field::PromptEvalCount,
+            (Some(Node::Root), b"eval_count") => Field::EvalCount,
+            (Some(Node::Root), b"choices") => Field::Choices,
+            (Some(Node::Root), b"usage") => Field::Usage,
+            (Some(Node::Choice), b"text") => Field::ContentText,
+            (Some(Node::Choice), b"delta" | b"message") => Field::ContentObject,
+            (Some(Node::Choice), b"finish_reason") => Field::FinishReason,
+            (Some(Node::Content), b"content") => Field::ContentText,
+            (Some(Node::Usage), b"prompt_tokens") => Field::PromptTokens,
+            (Some(Node::Usage), b"completion_tokens") => Field::CompletionTokens,
+            _ => Field::Other,
+        };
+    }
+
+    fn keep_string(&self) -> bool {
+        matches!(
+            self.slot(),
+            Field::Model | Field::DoneReason | Field::FinishReason
+        )
+    }
+
+    fn begin(&mut self, array: bool) {
+        let node = match (self.slot(), array) {
+            (Field::TopLevel, false) => Node::Root,
+            (Field::ContentObject, false) => Node::Content,
+            (Field::Usage, false) => Node::Usage,
+            (Field::Choices, true) => Node::Choices,
+            (Field::ChoiceItem, false) => Node::Choice,
+            (Field::Other, _) => Node::Ignored,
+            _ => {
+                self.invalid = true;
+                Node::Ignored
+            }
+        };
+        if let Some(slot) = self.nodes.get_mut(self.depth) {
+            *slot = node;
+        }
+        self.depth += 1;
+    }
+
+    fn end(&mut self) {
+        self.depth -= 1;
+    }
+
+    fn scalar(&mut self, value: Scalar<'_>) {
+        let field = self.slot();
+        match (field, value) {
+            (Field::Other, _) => {}
+            (Field::TopLevel | Field::ChoiceItem, _) => self.invalid = true,
+            (_, Scalar::Null) => match field {
+                Field::Model => self.model = None,
+                Field::Done => self.done = None,
+                Field::DoneReason => self.done_reason = None,
+                Field::PromptEvalCount => self.prompt_eval_count = None,
+                Field::EvalCount => self.eval_count = None,
+                Field::PromptTokens => self.prompt_tokens = None,
+                Field::CompletionTokens => self.completion_tokens = None,
+                _ => {}
+            },
+            // A model name or reason past MAX_STRING is dropped, not kept in part.
+            (Field::Model, Scalar::Str { text, .. }) => {
+                self.model = text.map(|t| self.keep(t));
+            }
+            (Field::DoneReason, Scalar::Str { text, .. }) => {
+                self.done_reason = text.map(|t| self.keep(t));
+            }
+            (Field::FinishReason, Scalar::Str { text, .. }) => {
+                if let Some(t) = text {
+                    if !t.is_empty()
+                        && self.reasons.len() < MAX_REASONS
+                        && !self.reasons.iter().any(|r| r == t)
+                    {
+                        let kept = self.keep(t);
+                        self.reasons.push(kept);
+                    }
+                }
+            }
+            (Field::ContentText, Scalar::Str { empty, .. }) => self.content |= !empty,
+            (Field::Done, Scalar::Bool(done)) => self.done = Some(done),
+            (Field::PromptEvalCount, Scalar::U64(n)) => self.prompt_eval_count = Some(n),
+            (Field::EvalCount, Scalar::U64(n)) => self.eval_count = Some(n),
+            (Field::PromptTokens, Scalar::U64(n)) => self.prompt_tokens = Some(n),
+            (Field::CompletionTokens, Scalar::U64(n)) => self.completion_tokens = Some(n),
+            _ => self.invalid = true,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -408,11 +607,25 @@ mod tests {
             (usage.response_model.as_deref(), usage.output_tokens),
             (Some("m"), Some(3))
         );
-        let huge = vec![b'x'; MAX_LINE + 10];
+        // A long garbage line contributes nothing and costs nothing; the next line counts.
+        let huge = vec![b'x'; 2 << 20];
         let usage = run(
             "application/x-ndjson",
             true,
             &[&huge, b"\n{\"eval_count\":3}\n"],
+        );
+        assert_eq!(usage.output_tokens, Some(3));
+        // A line that goes wrong after its counts applies none of them.
+        let usage = run(
+            "application/x-ndjson",
+            true,
+            &[b"{\"model\":\"m\",\"prompt_eval_count\":4,\"eval_count\":3,\"context\":[1,2,x]}\n"],
+        );
+        assert_eq!(usage, GenAiUsage::default());
+        let usage = run(
+            "text/event-stream",
+            true,
+            &[b"data: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":1}} trailing\n\n"],
         );
         assert_eq!(usage, GenAiUsage::default());
         let usage = run(
