@@ -562,3 +562,178 @@ fn push_bounded(buf: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
     buf.extend_from_slice(bytes);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Keeps every string value, so decoding is exercised everywhere.
+    #[derive(Default)]
+    struct Record {
+        strings: Vec<String>,
+    }
+
+    impl Visitor for Record {
+        fn key(&mut self, _key: Option<&[u8]>) {}
+        fn keep_string(&self) -> bool {
+            true
+        }
+        fn begin(&mut self, _array: bool) {}
+        fn end(&mut self) {}
+        fn scalar(&mut self, value: Scalar<'_>) {
+            if let Scalar::Str { text: Some(t), .. } = value {
+                self.strings.push(t.to_owned());
+            }
+        }
+    }
+
+    /// Skips everything, like serde's `IgnoredAny`.
+    struct Skip;
+
+    impl Visitor for Skip {
+        fn key(&mut self, _key: Option<&[u8]>) {}
+        fn keep_string(&self) -> bool {
+            false
+        }
+        fn begin(&mut self, _array: bool) {}
+        fn end(&mut self) {}
+        fn scalar(&mut self, _value: Scalar<'_>) {}
+    }
+
+    fn outcome<V: Visitor>(doc: &[u8], visitor: &mut V) -> Outcome {
+        let mut s = JsonScanner::default();
+        s.feed(doc, visitor);
+        s.end(visitor)
+    }
+
+    #[test]
+    fn validates_like_serde() {
+        for doc in [
+            &br#"{"a":[1,-0.5e+3,true,false,null,"x\u00e9\n"],"b":{}}"#[..],
+            b" 42 ",
+            b"[]",
+            b"\"\\ud83d\\ude00\"",
+        ] {
+            assert_eq!(outcome(doc, &mut Skip), Outcome::Complete, "{doc:?}");
+        }
+        for doc in [
+            &b"{\"a\":1,}"[..],
+            b"[1 2]",
+            b"01",
+            b"1.",
+            b"-",
+            b"{\"a\" 1}",
+            b"\"tab\there\"",
+            b"\"\\x\"",
+            b"{} {}",
+            b"tru",
+            b"{\"a\":1",
+        ] {
+            assert_eq!(outcome(doc, &mut Skip), Outcome::Invalid, "{doc:?}");
+        }
+        assert_eq!(outcome(b" \n", &mut Skip), Outcome::Empty);
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(outcome(deep.as_bytes(), &mut Skip), Outcome::Invalid);
+        // A lone surrogate is an error only where the string is decoded.
+        assert_eq!(outcome(b"\"\\ud83d\"", &mut Skip), Outcome::Complete);
+        assert_eq!(
+            outcome(b"\"\\ud83d\"", &mut Record::default()),
+            Outcome::Invalid
+        );
+    }
+
+    #[test]
+    fn numbers_are_u64_only_when_serde_would_read_a_u64() {
+        struct Numbers(Vec<Scalar<'static>>);
+        impl Visitor for Numbers {
+            fn key(&mut self, _key: Option<&[u8]>) {}
+            fn keep_string(&self) -> bool {
+                false
+            }
+            fn begin(&mut self, _array: bool) {}
+            fn end(&mut self) {}
+            fn scalar(&mut self, value: Scalar<'_>) {
+                if let Scalar::U64(n) = value {
+                    self.0.push(Scalar::U64(n));
+                } else {
+                    self.0.push(Scalar::OtherNumber);
+                }
+            }
+        }
+        let mut n = Numbers(Vec::new());
+        let doc = b"[0,7,18446744073709551615,18446744073709551616,-1,1.0,1e2]";
+        assert_eq!(outcome(doc, &mut n), Outcome::Complete);
+        assert_eq!(
+            n.0,
+            [
+                Scalar::U64(0),
+                Scalar::U64(7),
+                Scalar::U64(u64::MAX),
+                Scalar::OtherNumber,
+                Scalar::OtherNumber,
+                Scalar::OtherNumber,
+                Scalar::OtherNumber
+            ]
+        );
+    }
+
+    fn token() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            "\"k\"",
+            "\"v\\\"\"",
+            ":",
+            ",",
+            " ",
+            "\n",
+            "1",
+            "0",
+            "-",
+            ".",
+            "e",
+            "2",
+            "true",
+            "null",
+            "fals",
+            "\\u0041",
+            "\\",
+            "x",
+            "\t",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Complete exactly when serde_json parses it, whatever the split.
+        #[test]
+        fn agrees_with_serde_on_validity(tokens in prop::collection::vec(token(), 0..40), cut in any::<usize>()) {
+            let doc = tokens.concat();
+            let serde_ok = serde_json::from_str::<serde::de::IgnoredAny>(&doc).is_ok();
+            let mut s = JsonScanner::default();
+            let cut = cut % (doc.len() + 1);
+            s.feed(&doc.as_bytes()[..cut], &mut Skip);
+            s.feed(&doc.as_bytes()[cut..], &mut Skip);
+            prop_assert_eq!(s.end(&mut Skip) == Outcome::Complete, serde_ok, "{}", doc);
+        }
+
+        /// Kept strings decode to what serde wrote, and their buffer stays bounded.
+        #[test]
+        fn strings_decode_like_serde(text in "\\PC{0,40}|[\\x00-\\x7f]{0,40}", cut in any::<usize>()) {
+            let doc = serde_json::to_vec(&serde_json::json!([text, "\u{1F600}\u{8}\\/"])).unwrap();
+            let mut s = JsonScanner::default();
+            let mut r = Record::default();
+            let cut = cut % (doc.len() + 1);
+            s.feed(&doc[..cut], &mut r);
+            s.feed(&doc[cut..], &mut r);
+            prop_assert_eq!(s.end(&mut r), Outcome::Complete);
+            prop_assert_eq!(r.strings, vec![text, "\u{1F600}\u{8}\\/".to_owned()]);
+            prop_assert!(s.heap_bytes() <= 2 * MAX_STRING);
+        }
+    }
+}

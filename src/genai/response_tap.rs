@@ -691,7 +691,415 @@ mod tests {
         }
     }
 
+    /// The bound the tap must hold whatever the body.
+    const MAX_STATE: usize = 64 << 10;
+
+    /// Feeds `body` in `frame`-byte frames; the usage and the largest state seen.
+    fn bounded_run(ct: &str, streaming: bool, body: &[u8], frame: usize) -> (GenAiUsage, usize) {
+        let mut tap = ResponseTap::new(Some(ct), streaming);
+        let mut most = tap.state_bytes();
+        for f in body.chunks(frame.max(1)) {
+            tap.feed(f);
+            most = most.max(tap.state_bytes());
+        }
+        (tap.finish(), most)
+    }
+
+    /// A vector of `n` floats as an embedding server writes them.
+    fn floats(n: usize, seed: usize) -> String {
+        let mut s = String::from("[");
+        for i in 0..n {
+            if i > 0 {
+                s.push(',');
+            }
+            let v = ((i * 7919 + seed * 104_729) % 20_000) as f64 / 10_000.0 - 1.0;
+            s.push_str(&format!("{v:.7}"));
+        }
+        s.push(']');
+        s
+    }
+
+    #[test]
+    fn sixty_four_mib_of_embeddings_in_bounded_state() {
+        // Generated frame by frame: the body never exists whole.
+        let row = floats(1024, 1);
+        let mut tap = ResponseTap::new(Some("application/json; charset=utf-8"), false);
+        let mut frame = Vec::with_capacity(64 << 10);
+        let mut total = 0usize;
+        let mut most = 0;
+        let mut send = |tap: &mut ResponseTap, frame: &mut Vec<u8>, bytes: &[u8]| {
+            for piece in bytes.chunks(64 << 10) {
+                let room = (64 << 10) - frame.len();
+                let (now, later) = piece.split_at(piece.len().min(room));
+                frame.extend_from_slice(now);
+                if frame.len() == 64 << 10 {
+                    tap.feed(frame);
+                    total += frame.len();
+                    most = most.max(tap.state_bytes());
+                    frame.clear();
+                }
+                frame.extend_from_slice(later);
+            }
+        };
+        send(
+            &mut tap,
+            &mut frame,
+            br#"{"model":"nomic-embed-text","embeddings":["#,
+        );
+        let rows = (64 << 20) / row.len() + 1;
+        for r in 0..rows {
+            if r > 0 {
+                send(&mut tap, &mut frame, b",");
+            }
+            send(&mut tap, &mut frame, row.as_bytes());
+        }
+        send(
+            &mut tap,
+            &mut frame,
+            br#"],"total_duration":14143917,"load_duration":1019500,"prompt_eval_count":12}"#,
+        );
+        tap.feed(&frame);
+        total += frame.len();
+        most = most.max(tap.state_bytes());
+        assert!(total > 64 << 20);
+        assert!(most <= MAX_STATE, "{most} bytes of tap state");
+        println!("64 MiB embeddings: at most {most} bytes of tap state");
+        let usage = tap.finish();
+        assert_eq!(usage.response_model.as_deref(), Some("nomic-embed-text"));
+        assert_eq!((usage.input_tokens, usage.output_tokens), (Some(12), None));
+        assert!(usage.first_token_at.is_none());
+    }
+
+    #[test]
+    fn openai_embeddings_with_usage_after_the_vectors() {
+        let data: Vec<String> = (0..600)
+            .map(|i| {
+                format!(
+                    r#"{{"object":"embedding","index":{i},"embedding":{}}}"#,
+                    floats(1536, i)
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"object":"list","data":[{}],"model":"text-embedding-3-small","usage":{{"prompt_tokens":8,"total_tokens":8}}}}"#,
+            data.join(",")
+        );
+        assert!(body.len() > 8 << 20);
+        let (usage, most) = bounded_run("application/json", false, body.as_bytes(), 16 << 10);
+        assert!(most <= MAX_STATE, "{most}");
+        assert_eq!(
+            usage.response_model.as_deref(),
+            Some("text-embedding-3-small")
+        );
+        assert_eq!(usage.input_tokens, Some(8));
+    }
+
+    /// Ollama's stream for `/api/generate`, its last line carrying `context`.
+    fn generate_stream(context_len: usize) -> Vec<u8> {
+        let mut body = Vec::new();
+        for word in ["The", " sky", " is", " blue"] {
+            body.extend_from_slice(
+                format!(
+                    "{{\"model\":\"llama3.2:1b\",\"created_at\":\"2025-01-01T00:00:00Z\",\"response\":\"{word}\",\"done\":false}}\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let context: Vec<String> = (0..context_len)
+            .map(|i| (128_000 + i % 5_000).to_string())
+            .collect();
+        body.extend_from_slice(
+            format!(
+                "{{\"model\":\"llama3.2:1b\",\"created_at\":\"2025-01-01T00:00:01Z\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"context\":[{}],\"total_duration\":5043500667,\"prompt_eval_count\":26,\"prompt_eval_duration\":325953000,\"eval_count\":290,\"eval_duration\":4709213000}}\n",
+                context.join(",")
+            )
+            .as_bytes(),
+        );
+        body
+    }
+
+    #[test]
+    fn ndjson_final_line_with_a_one_mib_context() {
+        let body = generate_stream(150_000);
+        assert!(body.len() > 1 << 20);
+        for frame in [1 << 10, 4 << 10, 64 << 10, body.len()] {
+            let (usage, most) = bounded_run("application/x-ndjson", true, &body, frame);
+            assert!(most <= MAX_STATE, "{most}");
+            assert_eq!(usage.response_model.as_deref(), Some("llama3.2:1b"));
+            assert_eq!(
+                (usage.input_tokens, usage.output_tokens),
+                (Some(26), Some(290))
+            );
+            assert_eq!(usage.finish_reasons, ["stop"]);
+            assert!(usage.first_token_at.is_some());
+        }
+    }
+
+    /// An OpenAI chat stream as the API sends it, usage in the last chunk.
+    fn openai_sse(newline: &str) -> Vec<u8> {
+        let chunk = |rest: &str| {
+            format!(
+                "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_1\",{rest}}}{newline}{newline}"
+            )
+        };
+        let mut body = format!(": keep-alive{newline}{newline}");
+        body += &chunk(
+            r#""choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null"#,
+        );
+        body += &chunk(
+            r#""choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}],"usage":null"#,
+        );
+        body += &chunk(
+            r#""choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null"#,
+        );
+        body += &chunk(
+            r#""choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#,
+        );
+        body += &format!("event: done{newline}data: [DONE]{newline}{newline}");
+        body.into_bytes()
+    }
+
+    #[test]
+    fn openai_sse_stream_with_usage_in_the_last_chunk() {
+        for newline in ["\n", "\r\n"] {
+            let body = openai_sse(newline);
+            let (usage, most) = bounded_run("text/event-stream; charset=utf-8", true, &body, 7);
+            assert!(most <= MAX_STATE);
+            assert_eq!(
+                usage.response_model.as_deref(),
+                Some("gpt-4o-mini-2024-07-18")
+            );
+            assert_eq!(
+                (usage.input_tokens, usage.output_tokens),
+                (Some(9), Some(2))
+            );
+            assert_eq!(usage.finish_reasons, ["stop"]);
+            assert!(usage.first_token_at.is_some());
+        }
+        // Data split over two `data:` lines is one event.
+        let usage = run(
+            "text/event-stream",
+            true,
+            &[b"data: {\"usage\":\ndata: {\"prompt_tokens\":4}}\n\n"],
+        );
+        assert_eq!(usage.input_tokens, Some(4));
+    }
+
+    /// A non-streamed OpenAI chat completion.
+    const OPENAI_CHAT: &[u8] = br#"{
+  "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+  "object": "chat.completion",
+  "created": 1741569952,
+  "model": "gpt-4.1-2025-04-14",
+  "choices": [
+    {
+      "index": 0,
+      "message": {
+        "role": "assistant",
+        "content": "Hello! How can I assist you today?",
+        "refusal": null,
+        "annotations": []
+      },
+      "logprobs": null,
+      "finish_reason": "stop"
+    }
+  ],
+  "usage": {
+    "prompt_tokens": 19,
+    "completion_tokens": 10,
+    "total_tokens": 29,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+  },
+  "service_tier": "default"
+}
+"#;
+
+    #[test]
+    fn openai_chat_completion_not_streamed() {
+        let (usage, most) = bounded_run("application/json", false, OPENAI_CHAT, 5);
+        assert!(most <= MAX_STATE);
+        assert_eq!(usage.response_model.as_deref(), Some("gpt-4.1-2025-04-14"));
+        assert_eq!(
+            (usage.input_tokens, usage.output_tokens),
+            (Some(19), Some(10))
+        );
+        assert_eq!(usage.finish_reasons, ["stop"]);
+        assert!(usage.first_token_at.is_some());
+        // Cut short, it says nothing.
+        let (usage, _) = bounded_run(
+            "application/json",
+            false,
+            &OPENAI_CHAT[..OPENAI_CHAT.len() - 3],
+            64,
+        );
+        assert_eq!(usage, GenAiUsage::default());
+    }
+
+    /// The serde model the scanner replaced, kept as the oracle of its semantics.
+    mod oracle {
+        use serde::Deserialize;
+
+        #[derive(Deserialize)]
+        pub struct Chunk {
+            pub model: Option<String>,
+            pub response: Option<String>,
+            pub message: Option<Content>,
+            pub done: Option<bool>,
+            pub done_reason: Option<String>,
+            pub prompt_eval_count: Option<u64>,
+            pub eval_count: Option<u64>,
+            pub choices: Option<Vec<Choice>>,
+            pub usage: Option<Usage>,
+        }
+        #[derive(Deserialize)]
+        pub struct Content {
+            pub content: Option<String>,
+        }
+        #[derive(Deserialize)]
+        pub struct Choice {
+            pub text: Option<String>,
+            pub delta: Option<Content>,
+            pub message: Option<Content>,
+            pub finish_reason: Option<String>,
+        }
+        #[derive(Deserialize)]
+        pub struct Usage {
+            pub prompt_tokens: Option<u64>,
+            pub completion_tokens: Option<u64>,
+        }
+    }
+
+    /// What the serde tap made of one NDJSON line.
+    fn oracle_usage(line: &[u8]) -> (Option<String>, Option<u64>, Option<u64>, Vec<String>, bool) {
+        let mut u = (None, None, None, Vec::new(), false);
+        let Ok(c) = serde_json::from_slice::<oracle::Chunk>(line) else {
+            return u;
+        };
+        let nonempty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        u.0 = c.model.filter(|m| !m.is_empty());
+        u.4 = nonempty(&c.response) || c.message.as_ref().is_some_and(|m| nonempty(&m.content));
+        for ch in c.choices.iter().flatten() {
+            u.4 |= nonempty(&ch.text)
+                || ch.message.as_ref().is_some_and(|m| nonempty(&m.content))
+                || ch.delta.as_ref().is_some_and(|m| nonempty(&m.content));
+            if let Some(r) = &ch.finish_reason {
+                push_reason(&mut u.3, r);
+            }
+        }
+        if c.done == Some(true) {
+            if let Some(r) = &c.done_reason {
+                push_reason(&mut u.3, r);
+            }
+        }
+        u.1 = c.prompt_eval_count;
+        u.2 = c.eval_count;
+        if let Some(us) = c
+            .usage
+            .filter(|us| us.prompt_tokens.unwrap_or(0) > 0 || us.completion_tokens.unwrap_or(0) > 0)
+        {
+            u.1 = us.prompt_tokens.or(u.1);
+            u.2 = us.completion_tokens.or(u.2);
+        }
+        u
+    }
+
+    /// JSON values of every type, to put under the keys the tap reads. No
+    /// one-element `[null]`: serde's derive reads it as an object (the
+    /// documented difference).
+    fn any_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::json;
+        prop::sample::select(vec![
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(7),
+            json!(u64::MAX),
+            json!(-1),
+            json!(1.5),
+            json!(""),
+            json!("stop"),
+            json!("length"),
+            json!("x\u{e9}\"\\"),
+            json!([]),
+            json!([1, "a"]),
+            json!({}),
+            json!({"content": "hi"}),
+            json!({"content": ""}),
+            json!({"content": null, "role": "assistant"}),
+            json!({"content": 3}),
+            json!({"prompt_tokens": 5, "completion_tokens": 2}),
+            json!({"prompt_tokens": 0, "completion_tokens": 0}),
+            json!({"completion_tokens": 4, "total_tokens": 4}),
+            json!({"prompt_tokens": "5"}),
+            json!([{"delta": {"content": "a"}, "finish_reason": null}]),
+            json!([{"text": "", "finish_reason": "length"}, {"message": {"content": "b"}, "finish_reason": "stop"}]),
+            json!([{"delta": {}, "finish_reason": 1}]),
+            json!([null, 1]),
+            json!([{"delta": []}]),
+            json!({"nested": {"model": "inner", "usage": {"prompt_tokens": 9}}}),
+        ])
+    }
+
+    fn any_chunk() -> impl Strategy<Value = serde_json::Value> {
+        const KEYS: [&str; 11] = [
+            "model",
+            "response",
+            "message",
+            "done",
+            "done_reason",
+            "prompt_eval_count",
+            "eval_count",
+            "choices",
+            "usage",
+            "created_at",
+            "context",
+        ];
+        prop::collection::vec((prop::sample::select(KEYS.to_vec()), any_value()), 0..8).prop_map(
+            |fields| {
+                serde_json::Value::Object(
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                )
+            },
+        )
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Line by line, the scanner reads what serde read.
+        #[test]
+        fn reads_what_serde_read(chunk in any_chunk(), cut in any::<usize>()) {
+            let line = chunk.to_string();
+            let cut = cut % (line.len() + 1);
+            let usage = split_run("application/x-ndjson", line.as_bytes(), &[cut]);
+            prop_assert_eq!(comparable(usage), oracle_usage(line.as_bytes()), "{}", line);
+        }
+
+        /// For each framing, any split of the bytes reads the same as the
+        /// whole body in one frame, in bounded state.
+        #[test]
+        fn any_split_of_each_framing_reads_the_same(framing in 0usize..4, cuts in prop::collection::vec(any::<usize>(), 0..12)) {
+            let (ct, body) = match framing {
+                0 => ("application/x-ndjson".to_owned(), generate_stream(3_000)),
+                1 => ("text/event-stream".to_owned(), openai_sse("\r\n")),
+                2 => ("application/json".to_owned(), OPENAI_CHAT.to_vec()),
+                _ => ("application/json".to_owned(), format!(r#"{{"model":"e","embeddings":[{},{}],"prompt_eval_count":3}}"#, floats(2_000, 1), floats(2_000, 2)).into_bytes()),
+            };
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+            points.sort_unstable();
+            let mut tap = ResponseTap::new(Some(&ct), true);
+            let mut start = 0;
+            for p in points.into_iter().chain([body.len()]) {
+                tap.feed(&body[start..p]);
+                start = p;
+                prop_assert!(tap.state_bytes() <= MAX_STATE);
+            }
+            let whole = comparable(split_run(&ct, &body, &[]));
+            prop_assert!(whole.1.is_some() || whole.2.is_some());
+            prop_assert_eq!(comparable(tap.finish()), whole);
+        }
         #[test]
         fn any_splits_give_the_same_result(cuts in proptest::collection::vec(any::<usize>(), 0..12), sse in any::<bool>()) {
             let (ct, body) = if sse {
