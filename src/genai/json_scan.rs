@@ -512,7 +512,17 @@ impl JsonScanner {
         visitor: &mut V,
     ) -> usize {
         let mut used = 0;
-        for &b in bytes {
+        loop {
+            // Fraction digits are most of an embedding: take a run in one pass.
+            if matches!(at, Num::Frac | Num::ExpDigits) {
+                used += bytes[used..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+            }
+            let Some(&b) = bytes.get(used) else {
+                break;
+            };
             let next = match (at, b) {
                 (Num::Minus, b'0') => Num::Zero,
                 (Num::Minus, b'1'..=b'9') => Num::Int,
