@@ -3,10 +3,12 @@
 //! model, token usage, finish reasons and time to first token from the
 //! NDJSON lines (Ollama), SSE events (OpenAI-compatible) or JSON body.
 //!
-//! Nothing here holds a frame: scanners look at each frame's bytes and keep
-//! at most a bounded partial line. Malformed input makes a tap give up
-//! quietly; the bytes flow on unchanged either way.
+//! Nothing here holds a frame or a line: one incremental JSON scanner
+//! (`json_scan`) reads each frame's bytes as they pass and keeps a few
+//! hundred bytes whatever the body's size. Malformed input makes a tap give
+//! up quietly; the bytes flow on unchanged either way.
 
+mod json_scan;
 mod request_scan;
 mod response_tap;
 mod routes;

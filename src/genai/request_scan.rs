@@ -1,10 +1,9 @@
 //! Finds the top-level `model` and `stream` of a JSON request body as it
 //! streams upstream, in constant memory whatever the body's size and wherever
 //! the keys sit: other values (a 5 MiB prompt, nested messages) are skipped
-//! without being stored, strings with `memchr`.
+//! without being stored, strings with `memchr` (see [`super::json_scan`]).
 
-const MAX_KEY: usize = 16;
-const MAX_MODEL: usize = 256;
+use super::json_scan::{JsonScanner, Scalar, Visitor, MAX_STRING};
 
 /// What the request said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,271 +19,87 @@ enum Field {
     Other,
 }
 
-#[derive(Debug)]
-enum State {
-    /// Before the opening `{`.
-    Start,
-    /// Inside the top-level object, before a key (or `}`).
-    BeforeKey,
-    /// Reading a key; `buf` is `None` once it is too long or escaped to matter.
-    Key {
-        buf: Option<Vec<u8>>,
-        escape: bool,
-    },
-    BeforeColon(Field),
-    BeforeValue(Field),
-    /// A string value being kept (the model); `escape` after a backslash.
-    Keep {
-        buf: Vec<u8>,
-        escape: bool,
-    },
-    /// A literal being kept (`true`/`false` of `stream`).
-    Literal(Vec<u8>),
-    /// Skipping a string value.
-    SkipString {
-        escape: bool,
-    },
-    /// Skipping an object or array value, `depth` deep.
-    SkipNested {
-        depth: u32,
-        in_string: bool,
-        escape: bool,
-    },
-    /// Skipping a number, `null`, or a literal of another key.
-    SkipScalar,
-    AfterValue,
-    /// Finished, or not JSON we understand: nothing more to learn.
-    Done,
-}
-
-/// Feed it the body's frames in order; read [`RequestScanner::info`] any time.
-#[derive(Debug)]
-pub struct RequestScanner {
-    state: State,
+/// Hears the scanner's events and keeps the two top-level values.
+#[derive(Debug, Default)]
+struct Keys {
+    depth: u32,
+    /// The body is not a JSON object: nothing to find in it.
+    not_an_object: bool,
+    /// The key whose value comes next, when at the top level.
+    field: Option<Field>,
     info: RequestInfo,
 }
 
-impl Default for RequestScanner {
-    fn default() -> Self {
-        Self {
-            state: State::Start,
-            info: RequestInfo::default(),
-        }
+impl Keys {
+    fn top_level_field(&self) -> Option<Field> {
+        self.field.filter(|_| self.depth == 1)
     }
 }
 
-/// Skips string content up to and including its closing quote. Returns the
-/// bytes consumed and whether the string ended; `escape` carries a trailing
-/// backslash over to the next frame.
-fn skip_string(bytes: &[u8], escape: &mut bool) -> (usize, bool) {
-    if *escape {
-        *escape = false;
-        return (1, false);
-    }
-    match memchr::memchr2(b'"', b'\\', bytes) {
-        None => (bytes.len(), false),
-        Some(end) if bytes[end] == b'\\' => {
-            *escape = true;
-            (end + 1, false)
-        }
-        Some(end) => (end + 1, true),
-    }
-}
-
-impl RequestScanner {
-    pub fn info(&self) -> &RequestInfo {
-        &self.info
+impl Visitor for Keys {
+    fn key(&mut self, key: Option<&[u8]>) {
+        self.field = Some(match key {
+            Some(b"model") => Field::Model,
+            Some(b"stream") => Field::Stream,
+            _ => Field::Other,
+        });
     }
 
-    pub fn is_done(&self) -> bool {
-        matches!(self.state, State::Done)
+    fn keep_string(&self) -> bool {
+        self.top_level_field() == Some(Field::Model)
     }
 
-    pub fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() && !self.is_done() {
-            let used = self.step(bytes);
-            bytes = &bytes[used..];
-        }
+    fn begin(&mut self, array: bool) {
+        self.not_an_object |= self.depth == 0 && array;
+        self.depth += 1;
     }
 
-    /// Consumes a prefix of `bytes` and returns its length; 0 only after a
-    /// state change, when the same byte must be read again by the new state.
-    fn step(&mut self, bytes: &[u8]) -> usize {
-        let b = bytes[0];
-        match &mut self.state {
-            State::Start => match b {
-                b'{' => self.state = State::BeforeKey,
-                _ if b.is_ascii_whitespace() => {}
-                _ => self.state = State::Done,
-            },
-            State::BeforeKey => match b {
-                b'"' => {
-                    self.state = State::Key {
-                        buf: Some(Vec::new()),
-                        escape: false,
-                    }
-                }
-                b'}' => self.state = State::Done,
-                b',' => {}
-                _ if b.is_ascii_whitespace() => {}
-                _ => self.state = State::Done,
-            },
-            State::Key { buf, escape } => {
-                if *escape {
-                    *escape = false;
-                    return 1;
-                }
-                let Some(end) = memchr::memchr2(b'"', b'\\', bytes) else {
-                    Self::push_bounded(buf, bytes, MAX_KEY);
-                    return bytes.len();
-                };
-                Self::push_bounded(buf, &bytes[..end], MAX_KEY);
-                if bytes[end] == b'\\' {
-                    // An escaped key is never `model` or `stream` in practice.
-                    *buf = None;
-                    *escape = true;
-                    return end + 1;
-                }
-                let field = match buf.as_deref() {
-                    Some(b"model") => Field::Model,
-                    Some(b"stream") => Field::Stream,
-                    _ => Field::Other,
-                };
-                self.state = State::BeforeColon(field);
-                return end + 1;
-            }
-            State::BeforeColon(field) => match b {
-                b':' => self.state = State::BeforeValue(*field),
-                _ if b.is_ascii_whitespace() => {}
-                _ => self.state = State::Done,
-            },
-            State::BeforeValue(field) => {
-                let field = *field;
-                self.state = match (b, field) {
-                    (_, _) if b.is_ascii_whitespace() => return 1,
-                    (b'"', Field::Model) => State::Keep {
-                        buf: Vec::new(),
-                        escape: false,
-                    },
-                    (b'"', _) => State::SkipString { escape: false },
-                    (b'{' | b'[', _) => State::SkipNested {
-                        depth: 1,
-                        in_string: false,
-                        escape: false,
-                    },
-                    (_, Field::Stream) => State::Literal(vec![b]),
-                    _ => State::SkipScalar,
-                };
-            }
-            State::Keep { buf, escape } => {
-                if *escape {
-                    *escape = false;
-                    match b {
-                        b'"' | b'\\' | b'/' => buf.push(b),
-                        // \uXXXX and control escapes never occur in model names: give up on it.
-                        _ => {
-                            self.state = State::SkipString { escape: false };
-                            return 1;
-                        }
-                    }
-                    return 1;
-                }
-                let Some(end) = memchr::memchr2(b'"', b'\\', bytes) else {
-                    buf.extend_from_slice(bytes);
-                    if buf.len() > MAX_MODEL {
-                        self.state = State::SkipString { escape: false };
-                    }
-                    return bytes.len();
-                };
-                buf.extend_from_slice(&bytes[..end]);
-                if bytes[end] == b'\\' {
-                    *escape = true;
-                    return end + 1;
-                }
-                if buf.len() <= MAX_MODEL {
-                    self.info.model = String::from_utf8(std::mem::take(buf)).ok();
-                }
-                self.state = State::AfterValue;
-                self.finish_if_complete();
-                return end + 1;
-            }
-            State::Literal(buf) => {
-                if b.is_ascii_alphabetic() && buf.len() < 5 {
-                    buf.push(b);
-                    return 1;
-                }
-                self.info.stream = match buf.as_slice() {
-                    b"true" => Some(true),
-                    b"false" => Some(false),
-                    _ => self.info.stream,
-                };
-                self.state = State::AfterValue;
-                self.finish_if_complete();
-                // The byte after a literal belongs to what follows: read it again.
-                return 0;
-            }
-            State::SkipString { escape } => {
-                let (used, closed) = skip_string(bytes, escape);
-                if closed {
-                    self.state = State::AfterValue;
-                }
-                return used;
-            }
-            State::SkipNested {
-                depth,
-                in_string,
-                escape,
-            } => {
-                if *in_string {
-                    let (used, closed) = skip_string(bytes, escape);
-                    *in_string = !closed;
-                    return used;
-                }
-                match b {
-                    b'"' => *in_string = true,
-                    b'{' | b'[' => *depth += 1,
-                    b'}' | b']' => {
-                        *depth -= 1;
-                        if *depth == 0 {
-                            self.state = State::AfterValue;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            State::SkipScalar => match b {
-                b',' | b'}' => {
-                    self.state = State::AfterValue;
-                    return 0;
-                }
-                _ => {}
-            },
-            State::AfterValue => match b {
-                b',' => self.state = State::BeforeKey,
-                b'}' => self.state = State::Done,
-                _ if b.is_ascii_whitespace() => {}
-                _ => self.state = State::Done,
-            },
-            State::Done => return bytes.len(),
-        }
-        1
+    fn end(&mut self) {
+        self.depth -= 1;
     }
 
-    fn push_bounded(key: &mut Option<Vec<u8>>, bytes: &[u8], max: usize) {
-        if let Some(k) = key {
-            if k.len() + bytes.len() > max {
-                *key = None;
-            } else {
-                k.extend_from_slice(bytes);
+    fn scalar(&mut self, value: Scalar<'_>) {
+        match (self.top_level_field(), value) {
+            (
+                Some(Field::Model),
+                Scalar::Str {
+                    text: Some(model), ..
+                },
+            ) if model.len() <= MAX_STRING => {
+                self.info.model = Some(model.to_owned());
             }
+            (Some(Field::Stream), Scalar::Bool(stream)) => self.info.stream = Some(stream),
+            _ => {}
         }
     }
 
     /// Both keys known: the rest of the body cannot change them.
-    fn finish_if_complete(&mut self) {
-        if self.info.model.is_some() && self.info.stream.is_some() {
-            self.state = State::Done;
+    fn satisfied(&self) -> bool {
+        self.not_an_object || (self.info.model.is_some() && self.info.stream.is_some())
+    }
+}
+
+/// Feed it the body's frames in order; read [`RequestScanner::info`] any time.
+#[derive(Debug, Default)]
+pub struct RequestScanner {
+    scanner: JsonScanner,
+    keys: Keys,
+}
+
+impl RequestScanner {
+    pub fn info(&self) -> &RequestInfo {
+        &self.keys.info
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.keys.satisfied() || self.scanner.is_finished()
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.is_done() {
+            return;
         }
+        self.scanner.feed(bytes, &mut self.keys);
     }
 }
 
