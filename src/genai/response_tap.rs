@@ -1005,8 +1005,8 @@ mod tests {
     }
 
     /// JSON values of every type, to put under the keys the tap reads. No
-    /// one-element `[null]`: serde's derive reads it as an object (the
-    /// documented difference).
+    /// array that serde's derive would read as a struct, field by field
+    /// (`[null]`, `[null, 1]` as `usage`): the documented difference.
     fn any_value() -> impl Strategy<Value = serde_json::Value> {
         use serde_json::json;
         prop::sample::select(vec![
@@ -1036,7 +1036,7 @@ mod tests {
             json!([{"delta": {"content": "a"}, "finish_reason": null}]),
             json!([{"text": "", "finish_reason": "length"}, {"message": {"content": "b"}, "finish_reason": "stop"}]),
             json!([{"delta": {}, "finish_reason": 1}]),
-            json!([null, 1]),
+            json!(["a", 1]),
             json!([{"delta": []}]),
             json!({"nested": {"model": "inner", "usage": {"prompt_tokens": 9}}}),
         ])
