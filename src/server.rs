@@ -361,8 +361,27 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 /// Binds a listener, naming the address in the error.
+/// Connections the kernel queues for `accept` (clamped to
+/// `net.core.somaxconn`): tokio's default of 1,024 overflows when thousands
+/// of clients arrive at once (a rollout moving every stream to this pod),
+/// and an overflowing queue drops SYNs, which clients retry only after a
+/// second. Go listens with somaxconn for the same reason.
+const LISTEN_BACKLOG: u32 = 4096;
+
 pub async fn bind(addr: SocketAddr, what: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr} ({what}): {e}")))
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As tokio's own bind: a restarted sidecar can take its port back
+        // while the old connections sit in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|e: io::Error| {
+        io::Error::new(e.kind(), format!("cannot listen on {addr} ({what}): {e}"))
+    })
 }
