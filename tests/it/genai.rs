@@ -8,20 +8,14 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use otel_sidecar::config::Config;
-use otel_sidecar::mock_ollama::{MockOllama, MockOptions};
+use otel_sidecar::mock_ollama::MockOllama;
 
 use crate::metrics::{scrape, token_usage_sum, value};
 use crate::otlp::{OtlpReceiver, Received};
 use crate::support::*;
 
 async fn mock() -> MockOllama {
-    let options = MockOptions {
-        token_delay: Duration::from_millis(1),
-        first_token_delay: Duration::from_millis(30),
-    };
-    MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
-        .await
-        .unwrap()
+    mock_ollama(Duration::from_millis(1), Duration::from_millis(30)).await
 }
 
 fn traced(upstream: &str, receiver: &OtlpReceiver) -> Config {

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, HistogramDataPoint, Metric, NumberDataPoint,
 };
@@ -68,19 +68,7 @@ impl Export {
     }
 }
 
-pub fn attr(attributes: &[KeyValue], key: &str) -> Option<Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.clone()?.value)
-}
-
-pub fn str_attr(attributes: &[KeyValue], key: &str) -> Option<String> {
-    match attr(attributes, key)? {
-        Value::StringValue(s) => Some(s),
-        _ => None,
-    }
-}
+pub use crate::otlp::{attr, str_attr};
 
 #[derive(Clone, Default)]
 struct Store {

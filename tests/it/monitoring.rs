@@ -384,13 +384,7 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 /// Names of recording rules, which dashboards may use like metrics.
 /// The mock Ollama answering at once: GenAI families fill without waiting.
 pub(crate) async fn instant_mock_ollama() -> otel_sidecar::mock_ollama::MockOllama {
-    let options = otel_sidecar::mock_ollama::MockOptions {
-        token_delay: Duration::ZERO,
-        first_token_delay: Duration::ZERO,
-    };
-    otel_sidecar::mock_ollama::MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
-        .await
-        .unwrap()
+    mock_ollama(Duration::ZERO, Duration::ZERO).await
 }
 
 fn recorded(rules: &str) -> BTreeSet<String> {

@@ -27,14 +27,11 @@ pub struct Received {
 
 impl Received {
     pub fn attr(&self, key: &str) -> Option<Value> {
-        find(&self.span.attributes, key)
+        attr(&self.span.attributes, key)
     }
 
     pub fn str_attr(&self, key: &str) -> Option<String> {
-        match self.attr(key)? {
-            Value::StringValue(s) => Some(s),
-            _ => None,
-        }
+        str_attr(&self.span.attributes, key)
     }
 
     pub fn int_attr(&self, key: &str) -> Option<i64> {
@@ -45,10 +42,7 @@ impl Received {
     }
 
     pub fn resource_attr(&self, key: &str) -> Option<String> {
-        match find(&self.resource, key)? {
-            Value::StringValue(s) => Some(s),
-            _ => None,
-        }
+        str_attr(&self.resource, key)
     }
 
     pub fn trace_id(&self) -> String {
@@ -68,11 +62,20 @@ impl Received {
     }
 }
 
-fn find(attrs: &[KeyValue], key: &str) -> Option<Value> {
-    attrs
+/// The value of attribute `key`, for spans, log records and data points alike.
+pub fn attr(attributes: &[KeyValue], key: &str) -> Option<Value> {
+    attributes
         .iter()
         .find(|kv| kv.key == key)
         .and_then(|kv| kv.value.clone()?.value)
+}
+
+/// The value of attribute `key` when it is a string.
+pub fn str_attr(attributes: &[KeyValue], key: &str) -> Option<String> {
+    match attr(attributes, key)? {
+        Value::StringValue(s) => Some(s),
+        _ => None,
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {

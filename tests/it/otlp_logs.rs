@@ -35,23 +35,13 @@ pub struct Received {
     pub scope: String,
 }
 
-fn find(attrs: &[KeyValue], key: &str) -> Option<Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.clone()?.value)
-}
-
 impl Received {
     pub fn attr(&self, key: &str) -> Option<Value> {
-        find(&self.record.attributes, key)
+        crate::otlp::attr(&self.record.attributes, key)
     }
 
     pub fn str_attr(&self, key: &str) -> Option<String> {
-        match self.attr(key)? {
-            Value::StringValue(s) => Some(s),
-            _ => None,
-        }
+        crate::otlp::str_attr(&self.record.attributes, key)
     }
 
     pub fn body(&self) -> String {
@@ -62,10 +52,7 @@ impl Received {
     }
 
     pub fn resource_attr(&self, key: &str) -> Option<String> {
-        match find(&self.resource, key)? {
-            Value::StringValue(s) => Some(s),
-            _ => None,
-        }
+        crate::otlp::str_attr(&self.resource, key)
     }
 
     pub fn trace_id(&self) -> String {

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, AggregationTemporality};
 use otel_sidecar::config::{Compression, Config, MetricsExporter, OtlpProtocol, Temporality};
 use otel_sidecar::metrics::otel_names::{self, Instrument};
-use otel_sidecar::mock_ollama::{MockOllama, MockOptions};
+use otel_sidecar::mock_ollama::MockOllama;
 
 use crate::metrics::{expect_value, scrape, value};
 use crate::metrics_collector::{attr, str_attr, Export, MetricsCollector};
@@ -22,13 +22,7 @@ use crate::support::*;
 const INTERVAL: Duration = Duration::from_millis(200);
 
 async fn mock() -> MockOllama {
-    let options = MockOptions {
-        token_delay: Duration::from_millis(1),
-        first_token_delay: Duration::from_millis(20),
-    };
-    MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
-        .await
-        .unwrap()
+    mock_ollama(Duration::from_millis(1), Duration::from_millis(20)).await
 }
 
 /// `/metrics` and OTLP to `collector` every 200 ms.

@@ -33,6 +33,20 @@ pub fn full(data: impl Into<Bytes>) -> TestBody {
     Full::new(data.into()).boxed()
 }
 
+/// The mock Ollama on 127.0.0.1:0, streaming at the given pace.
+pub async fn mock_ollama(
+    token_delay: Duration,
+    first_token_delay: Duration,
+) -> otel_sidecar::mock_ollama::MockOllama {
+    let options = otel_sidecar::mock_ollama::MockOptions {
+        token_delay,
+        first_token_delay,
+    };
+    otel_sidecar::mock_ollama::MockOllama::start("127.0.0.1:0".parse().unwrap(), options)
+        .await
+        .unwrap()
+}
+
 /// A response body fed chunk by chunk through the returned sender.
 pub fn channel_body() -> (mpsc::Sender<Bytes>, TestBody) {
     let (tx, rx) = mpsc::channel::<Bytes>(1);
