@@ -24,8 +24,9 @@ WORKDIR /src
 # Dependencies first, built against an empty crate of the same shape: this
 # layer depends only on Cargo.toml and Cargo.lock, so a source change rebuilds
 # the proxy (3 minutes of fat LTO on 2 cores) but none of the ~200 crates it
-# depends on.
+# depends on. vendor/ holds the patched hyper (vendor/hyper/PATCHES.md).
 COPY Cargo.toml Cargo.lock ./
+COPY vendor ./vendor
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
