@@ -1,6 +1,7 @@
 use std::cmp;
 use std::fmt;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -230,6 +231,10 @@ where
 
     pub(crate) fn poll_read_from_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.read_blocked = false;
+        // otel-sidecar patch: see `poll_read_unbuffered`.
+        if self.read_buf_strategy.is_initial() {
+            return self.poll_read_unbuffered(cx);
+        }
         // Get the next amount to allocate, but make sure we don't go over
         // the max read buf size configured.
         let next = cmp::min(
@@ -256,6 +261,50 @@ where
                 unsafe {
                     self.read_buf.advance_mut(n);
                 }
+                self.read_buf_strategy.record(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                self.read_blocked = true;
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// otel-sidecar patch. A connection that reads little at a time (a
+    /// keep-alive between requests, a token stream between chunks, a
+    /// response being written while the request side waits for EOF) spends
+    /// nearly all its life parked in this read. Reserving
+    /// `INIT_BUFFER_SIZE` before parking would pin 8 KiB to every such
+    /// connection, and to every message parsed from it: a head's header
+    /// values are slices of that allocation for as long as the request
+    /// lives. Reading onto the stack and keeping exactly what arrived holds
+    /// nothing while parked, and a head owns only its own bytes. Once reads
+    /// fill the landing area the adaptive strategy grows past its initial
+    /// size and the buffered path takes over, so bulk transfers keep
+    /// reading straight into `read_buf`.
+    fn poll_read_unbuffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.read_buf.is_empty() {
+            // Whatever capacity is left goes back to the allocator, or
+            // stays only as long as the messages already split from it.
+            self.read_buf = BytesMut::new();
+        }
+        // The buffered path never reads past the configured maximum either;
+        // `parse` has already refused a buffer that reached it.
+        let room = cmp::min(
+            INIT_BUFFER_SIZE,
+            self.read_buf_strategy
+                .max()
+                .saturating_sub(self.read_buf.len()),
+        );
+        let mut landing = [MaybeUninit::<u8>::uninit(); INIT_BUFFER_SIZE];
+        let mut buf = ReadBuf::uninit(&mut landing[..room]);
+        match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                trace!("received {} bytes", n);
+                self.read_buf.extend_from_slice(buf.filled());
                 self.read_buf_strategy.record(n);
                 Poll::Ready(Ok(n))
             }
@@ -321,7 +370,7 @@ where
             debug!("flushed {} bytes", n);
             self.write_buf.headers.advance(n);
             if self.write_buf.headers.remaining() == 0 {
-                self.write_buf.headers.reset();
+                self.write_buf.headers_flushed();
                 break;
             } else if n == 0 {
                 trace!(
@@ -386,6 +435,15 @@ impl ReadStrategy {
             decrease_now: false,
             next: INIT_BUFFER_SIZE,
             max,
+        }
+    }
+
+    /// otel-sidecar patch: reads have not outgrown the first buffer size.
+    fn is_initial(&self) -> bool {
+        match *self {
+            ReadStrategy::Adaptive { next, .. } => next <= INIT_BUFFER_SIZE,
+            #[cfg(feature = "client")]
+            ReadStrategy::Exact(_) => false,
         }
     }
 
@@ -535,7 +593,9 @@ pub(super) struct WriteBuf<B> {
 impl<B: Buf> WriteBuf<B> {
     fn new(strategy: WriteStrategy) -> WriteBuf<B> {
         WriteBuf {
-            headers: Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE)),
+            // otel-sidecar patch: allocated when a head is encoded, released
+            // once flushed (`headers_flushed`).
+            headers: Cursor::new(Vec::new()),
             max_buf_size: DEFAULT_MAX_BUFFER_SIZE,
             queue: BufList::new(),
             strategy,
@@ -544,6 +604,18 @@ impl<B: Buf> WriteBuf<B> {
 
     fn set_strategy(&mut self, strategy: WriteStrategy) {
         self.strategy = strategy;
+    }
+
+    /// otel-sidecar patch. Under `Queue` the headers buffer holds only
+    /// message heads, a few hundred bytes once per message; keeping its
+    /// capacity between messages would pin it to every idle or streaming
+    /// connection, so it goes back to the allocator once written. Under
+    /// `Flatten` it also carries body bytes, and is kept for reuse.
+    fn headers_flushed(&mut self) {
+        self.headers.reset();
+        if let WriteStrategy::Queue = self.strategy {
+            self.headers.bytes = Vec::new();
+        }
     }
 
     pub(super) fn buffer<BB: Buf + Into<B>>(&mut self, mut buf: BB) {
@@ -628,11 +700,11 @@ impl<B: Buf> Buf for WriteBuf<B> {
         let hrem = self.headers.remaining();
 
         match hrem.cmp(&cnt) {
-            cmp::Ordering::Equal => self.headers.reset(),
+            cmp::Ordering::Equal => self.headers_flushed(),
             cmp::Ordering::Greater => self.headers.advance(cnt),
             cmp::Ordering::Less => {
                 let qcnt = cnt - hrem;
-                self.headers.reset();
+                self.headers_flushed();
                 self.queue.advance(qcnt);
             }
         }
@@ -891,6 +963,8 @@ mod tests {
         let b = |s: &str| Cursor::new(s.as_bytes().to_vec());
 
         let mut write_buf = WriteBuf::<Cursor<Vec<u8>>>::new(WriteStrategy::Flatten);
+        // otel-sidecar patch: the buffer starts unallocated.
+        write_buf.headers.bytes.reserve_exact(INIT_BUFFER_SIZE);
 
         write_buf.buffer(b("hello "));
         write_buf.buffer(b("world, "));
