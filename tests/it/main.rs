@@ -32,3 +32,4 @@ mod shutdown;
 mod support;
 mod tools;
 mod tracing;
+mod wire;
