@@ -123,7 +123,7 @@ pub struct UpstreamConfig {
     /// How long an idle pooled upstream connection is kept. Default `90s`.
     #[serde(with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
-    /// Most idle pooled connections kept. Default `1024`.
+    /// Most idle pooled connections kept. Default `256`.
     pub pool_max_idle: usize,
     /// How often `/readyz` probes the upstream with a TCP connect. Default `5s`.
     #[serde(with = "humantime_serde")]
