@@ -21,7 +21,7 @@ pub use log_ids::LogIds;
 pub use names::{protocol_log_name, protocol_semconv, KnownMethod};
 pub use recorder::{Recorder, Recording, Sink};
 pub use request_stats::RequestStats;
-pub use sampling::{OutcomeSampler, Reason};
+pub use sampling::OutcomeSampler;
 
 use crate::context::propagation::Inbound;
 use crate::context::{CorrelationId, ExchangeTrace, Handler};

@@ -20,7 +20,7 @@ use crate::metrics::SamplingHandles;
 /// dropped exchange is counted under `ratio`, the last rule that could
 /// have kept it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+enum Reason {
     Error,
     Slow,
     Parent,
@@ -93,7 +93,7 @@ impl OutcomeSampler {
     }
 
     /// Why the exchange is kept, or `None` to drop it.
-    pub fn reason(&self, c: &Completion, arrival: Arrival) -> Option<Reason> {
+    fn reason(&self, c: &Completion, arrival: Arrival) -> Option<Reason> {
         if failed(c) {
             return Some(Reason::Error);
         }
