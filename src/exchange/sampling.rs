@@ -2,7 +2,8 @@
 //! and before any sink reads it: keep a failure, a slow exchange, a sampled
 //! parent's, or the trace-id ratio's share; drop the rest. Arrival already
 //! decided the last two (`context::exchange_trace`); the outcome can only
-//! add to them, so a trace the upstream was told is sampled is never dropped.
+//! add to them, so with `upstream_sampled = "ratio"` a trace the upstream
+//! was told is sampled is never dropped.
 //!
 //! Every sink reads the settled decision: spans are exported, exemplars
 //! attached and the access log's flags set only for a kept exchange, so
