@@ -123,3 +123,228 @@ impl OutcomeSampler {
 fn failed(c: &Completion) -> bool {
     c.outcome == Outcome::ClientAbort || c.error_kind().is_some() || c.status >= 500
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::{Instant, SystemTime};
+
+    use http::{HeaderMap, Method, Version};
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{Sampler, SpanData, SpanExporter};
+
+    use super::*;
+    use crate::config::{Config, OutcomeRoute, Propagator, RouteConfig};
+    use crate::context::exchange_trace::{start_server, SpanFacts};
+    use crate::context::{CorrelationId, Propagators};
+    use crate::exchange::{ClientSide, Exchange, GenAiCompletion, KnownMethod};
+    use crate::genai::GenAiRoute;
+    use crate::metrics::SamplingMetrics;
+    use crate::telemetry::TracePipeline;
+
+    #[derive(Debug)]
+    struct Discard;
+
+    impl SpanExporter for Discard {
+        fn export(
+            &self,
+            _: Vec<SpanData>,
+        ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+            std::future::ready(Ok(()))
+        }
+    }
+
+    fn routes() -> RouteTable {
+        let route = |name: &str| RouteConfig {
+            name: name.to_owned(),
+            path: Some(name.to_owned()),
+            prefix: None,
+        };
+        RouteTable::new(&[route("/api/chat"), route("/api/tags")])
+    }
+
+    /// How one exchange went.
+    struct Case {
+        path: &'static str,
+        status: u16,
+        outcome: Outcome,
+        duration: Duration,
+        ttft: Option<Duration>,
+        parent_sampled: bool,
+    }
+
+    const FAST_200: Case = Case {
+        path: "/api/tags",
+        status: 200,
+        outcome: Outcome::Complete,
+        duration: Duration::from_millis(10),
+        ttft: None,
+        parent_sampled: false,
+    };
+
+    /// Settles `case` with `config` at ratio 0 (ratio 1 when `in_ratio`);
+    /// whether it was kept, and the counters.
+    fn settle(config: &OutcomeConfig, case: Case) -> (bool, SamplingHandles) {
+        let traces = TracePipeline::with_exporter(&Config::default(), Discard);
+        let counters = SamplingMetrics::default().handles();
+        let sampler = OutcomeSampler::new(config, &routes(), counters.clone());
+        let mut headers = HeaderMap::new();
+        let flags = if case.parent_sampled { "01" } else { "00" };
+        let parent = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+        headers.insert("traceparent", parent.parse().unwrap());
+        let inbound = Propagators::new(&[Propagator::Tracecontext]).inbound(&headers);
+        let facts = || SpanFacts {
+            start: SystemTime::now(),
+            user_agent: None,
+            server_address: None,
+        };
+        let ratio = Sampler::TraceIdRatioBased(config.ratio);
+        let trace = start_server(
+            &traces,
+            &ratio,
+            Some(sampler.arrival()),
+            inbound.as_deref(),
+            case.path,
+            facts,
+        );
+        let handler = routes().classify(case.path).clone();
+        let exchange = Exchange {
+            correlation_id: CorrelationId::generate(),
+            method: Method::GET,
+            known_method: KnownMethod::Get,
+            inbound,
+            handler,
+            target: case.path.parse().unwrap(),
+            version: Version::HTTP_11,
+            client: ClientSide::new(SocketAddr::from(([127, 0, 0, 1], 1)), false),
+            start: Instant::now(),
+            trace: Some(trace),
+            genai: GenAiRoute::of(case.path),
+            request_headers: None,
+        };
+        let genai = exchange.genai.map(|route| GenAiCompletion {
+            route,
+            request: Default::default(),
+            usage: Default::default(),
+            time_to_first_token: case.ttft,
+        });
+        let mut completion = Completion {
+            exchange,
+            outcome: case.outcome,
+            status: case.status,
+            upstream_status: Some(case.status),
+            first_byte: None,
+            upstream_headers: None,
+            upstream_duration: None,
+            duration: case.duration,
+            bytes_in: 0,
+            bytes_out: 0,
+            genai,
+            error_detail: None,
+        };
+        sampler.settle(&mut completion);
+        let trace = completion.exchange.trace.as_ref().unwrap();
+        assert!(trace.pending().is_none(), "settled once");
+        (trace.is_sampled(), counters)
+    }
+
+    fn at_ratio(ratio: f64) -> OutcomeConfig {
+        OutcomeConfig {
+            ratio,
+            ..OutcomeConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fast_success_outside_the_ratio_is_dropped_and_counted_under_ratio() {
+        let (kept, counters) = settle(&at_ratio(0.0), FAST_200);
+        assert!(!kept);
+        assert_eq!(counters.dropped.get(), 1);
+        let (kept, counters) = settle(&at_ratio(1.0), FAST_200);
+        assert!(kept);
+        assert_eq!(counters.kept_ratio.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn failures_are_kept_first_whatever_else_applies() {
+        for (status, outcome) in [
+            (503, Outcome::Complete),
+            (
+                502,
+                Outcome::ProxyError(crate::error::ProxyErrorKind::Connect),
+            ),
+            (499, Outcome::ClientAbort),
+        ] {
+            let case = Case {
+                status,
+                outcome,
+                duration: Duration::from_secs(60),
+                parent_sampled: true,
+                ..FAST_200
+            };
+            let (kept, counters) = settle(&at_ratio(1.0), case);
+            assert!(kept, "{status}");
+            assert_eq!(
+                counters.kept_error.get(),
+                1,
+                "{status}: error before slow, parent, ratio"
+            );
+        }
+        let (kept, _) = settle(
+            &at_ratio(0.0),
+            Case {
+                status: 404,
+                ..FAST_200
+            },
+        );
+        assert!(
+            !kept,
+            "a 4xx answered by the upstream is no failure of the exchange"
+        );
+    }
+
+    #[tokio::test]
+    async fn slow_is_judged_by_the_route_and_the_first_token() {
+        let config = OutcomeConfig {
+            ratio: 0.0,
+            slower_than: Duration::from_secs(5),
+            routes: vec![OutcomeRoute {
+                name: "/api/chat".into(),
+                slower_than: Some(Duration::from_secs(60)),
+                ttft_slower_than: Some(Duration::from_secs(2)),
+            }],
+            ..OutcomeConfig::default()
+        };
+        let slow = |path, seconds, ttft: Option<u64>| Case {
+            path,
+            duration: Duration::from_secs(seconds),
+            ttft: ttft.map(Duration::from_secs),
+            ..FAST_200
+        };
+        // The default threshold, on a route without its own.
+        assert!(settle(&config, slow("/api/tags", 6, None)).0);
+        // The route's own threshold replaces it...
+        assert!(!settle(&config, slow("/api/chat", 30, Some(1))).0);
+        assert!(settle(&config, slow("/api/chat", 61, Some(1))).0);
+        // ...and a late first token is slow however short the whole.
+        let (kept, counters) = settle(&config, slow("/api/chat", 3, Some(3)));
+        assert!(kept);
+        assert_eq!(counters.kept_slow.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sampled_parent_is_kept_only_when_honoured() {
+        let parent = || Case {
+            parent_sampled: true,
+            ..FAST_200
+        };
+        let (kept, counters) = settle(&at_ratio(0.0), parent());
+        assert!(kept);
+        assert_eq!(counters.kept_parent.get(), 1);
+        let ignore = OutcomeConfig {
+            honour_parent: false,
+            ..at_ratio(0.0)
+        };
+        assert!(!settle(&ignore, parent()).0);
+    }
+}
