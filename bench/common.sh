@@ -3,7 +3,7 @@
 # and the origin side (nginx origin, mock Ollama, telemetry sink) on LOAD_CPU.
 ORIGIN=18080 MOCK=18081 OTLP=14317 SENTRY=19411
 declare -A PORT=([direct]=18080 [nginx]=18090 [haproxy]=18091 [sidecar-off]=18092 [sidecar-all]=18093 [sidecar-traced]=18094 [sidecar-genai]=18095
-  [sidecar-metrics-otlp]=18096 [sidecar-logs-console]=18097 [sidecar-logs-otlp]=18098)
+  [sidecar-metrics-otlp]=18096 [sidecar-logs-console]=18097 [sidecar-logs-otlp]=18098 [sidecar-outcome]=18099)
 declare -A PID=()
 mkdir -p "$OUT/tmp" "$OUT/www" "$OUT/logs"
 PIDS=()
@@ -30,7 +30,7 @@ status_kib() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 
 echo "building (release)..."
 (cd "$REPO" && cargo build --release --quiet --bin otel-sidecar --example mock_ollama --example telemetry_sink --example streamload)
-BIN=$REPO/target/release
+BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
 
 head -c 1048576 /dev/urandom >"$OUT/www/big"
 truncate -s 1G "$OUT/www/huge"

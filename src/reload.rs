@@ -4,9 +4,9 @@
 //! keeps its running value and is reported as needing a restart. An invalid
 //! file changes nothing.
 //!
-//! Safe to change: log level and access-log switch, sampler and ratio,
-//! routes, correlation headers, Sentry settings and redaction lists, the
-//! GenAI switch, the request limits (header and body sizes, response and
+//! Safe to change: log level and access-log switch, sampler and ratio (the
+//! `outcome` sampler's table too), routes, correlation headers, Sentry
+//! settings and redaction lists, the GenAI switch, the request limits (header and body sizes, response and
 //! idle timeouts, `max_connections`, `max_concurrent_requests`). Everything
 //! else is bound at start: sockets, TLS files, the upstream and its client,
 //! the exporter, the log outputs, the resource, the runtime.

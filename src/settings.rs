@@ -11,9 +11,9 @@ use std::time::Duration;
 use http::HeaderName;
 use opentelemetry_sdk::trace::Sampler;
 
-use crate::config::Config;
+use crate::config::{Config, Sampler as SamplerName};
 use crate::context::{Propagators, RouteTable};
-use crate::exchange::Recording;
+use crate::exchange::{OutcomeSampler, Recording};
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::sinks::{AccessLog, MetricsSink, SentrySink, Sinks, SpanSink};
@@ -29,6 +29,8 @@ pub struct Settings {
     /// Where this configuration's exchanges are recorded.
     pub recording: Arc<Recording>,
     pub sampler: Sampler,
+    /// The `outcome` sampler, when it is the configured one and spans are built.
+    pub outcome: Option<Arc<OutcomeSampler>>,
     /// The trace context formats read and written (`[tracing] propagators`).
     pub propagators: Propagators,
     /// Add the W3C `server-timing: trace;desc=…` metric to every response.
@@ -78,11 +80,21 @@ impl Settings {
         if config.logging.access_log && !foundation.access.is_empty() {
             sinks = sinks.with(AccessLog::new(redactor.clone(), foundation.access.clone()));
         }
+        let outcome = (config.tracing.sampler == SamplerName::Outcome
+            && foundation.traces.is_some())
+        .then(|| {
+            Arc::new(OutcomeSampler::new(
+                &config.tracing.outcome,
+                &routes,
+                foundation.metrics.sampling.handles(),
+            ))
+        });
         let recording = Recording::new(
             sinks,
             handles.in_flight_gauges(),
             foundation.cutting.clone(),
-        );
+        )
+        .with_outcome_sampler(outcome.clone());
         Self {
             routes,
             correlation_header: config.correlation.header.0.clone(),
@@ -95,6 +107,7 @@ impl Settings {
             redactor,
             recording: Arc::new(recording),
             sampler: traces::sampler(&config.tracing),
+            outcome,
             propagators: Propagators::new(&config.tracing.propagators),
             server_timing: config.tracing.server_timing,
             genai_enabled: config.genai.enabled,

@@ -53,6 +53,12 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/v1/embeddings",
     "/v1/models",
 ];
+/// The `outcome` sampler's share of unremarkable exchanges.
+pub const DEFAULT_OUTCOME_RATIO: f64 = 0.05;
+/// Slower than this, an exchange is kept by the `outcome` sampler. Above
+/// most APIs' p99 and below a chat completion's usual length; GenAI routes
+/// are better judged by `ttft_slower_than` or a per-route value.
+pub const DEFAULT_OUTCOME_SLOWER_THAN: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_MODELS: usize = 100;
 
 pub const DEFAULT_LOG_LEVEL: &str = "info";

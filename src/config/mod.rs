@@ -183,10 +183,14 @@ pub struct TracingConfig {
     /// Default `false`.
     pub server_timing: bool,
     /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`,
-    /// `parentbased_always_off` or `parentbased_traceidratio` (default).
+    /// `parentbased_always_off`, `parentbased_traceidratio` (default), or
+    /// `outcome` (decided when the exchange completes, `[tracing.outcome]`).
     pub sampler: Sampler,
-    /// Share of root traces sampled by the ratio samplers, 0..=1. Default `1.0`.
+    /// Share of root traces sampled by the ratio samplers, 0..=1. Default
+    /// `1.0`. The `outcome` sampler has its own, `[tracing.outcome] ratio`.
     pub ratio: f64,
+    /// What the `outcome` sampler keeps; read only with `sampler = "outcome"`.
+    pub outcome: OutcomeConfig,
     /// Overrides of `[otlp]` for spans, and the span queue.
     pub otlp: SignalOtlp,
 }
@@ -201,6 +205,73 @@ pub enum Sampler {
     ParentbasedAlwaysOn,
     ParentbasedAlwaysOff,
     ParentbasedTraceidratio,
+    /// Not an SDK sampler: the proxy decides when the exchange completes.
+    Outcome,
+}
+
+/// `[tracing.outcome]`: the `outcome` sampler keeps every failed exchange
+/// (5xx, a proxy failure, a client that left), every slow one, every one
+/// whose parent was sampled (with `honour_parent`), and `ratio` of the rest.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutcomeConfig {
+    /// Share of the other exchanges kept, 0..=1, decided on the trace id by
+    /// OpenTelemetry's `TraceIdRatioBased` rule, so every service sampling
+    /// by trace id keeps the same traces. Default `0.05`.
+    pub ratio: f64,
+    /// Exchanges that take longer than this (to the end of the response
+    /// body) are kept. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub slower_than: Duration,
+    /// GenAI exchanges whose first token comes later than this are kept.
+    /// Unset (default): only `slower_than` applies.
+    #[serde(
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ttft_slower_than: Option<Duration>,
+    /// Keep every exchange whose inbound parent was sampled. Default `true`.
+    pub honour_parent: bool,
+    /// The sampled flag the upstream receives in `traceparent` (and B3):
+    /// `ratio` (default) or `always`.
+    pub upstream_sampled: UpstreamSampled,
+    /// Per-route thresholds, by `[metrics] routes` name (or `other`).
+    pub routes: Vec<OutcomeRoute>,
+}
+
+/// The sampled flag sent upstream under the `outcome` sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamSampled {
+    /// What is known at arrival: the trace-id ratio's decision, or a sampled
+    /// parent with `honour_parent`. An instrumented backend records that
+    /// share; a failure outside it has the proxy's spans only.
+    Ratio,
+    /// Always 1: an instrumented backend records every exchange; its spans
+    /// of exchanges the proxy drops have no parent in the exported trace.
+    Always,
+}
+
+/// One route's thresholds under the `outcome` sampler.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRoute {
+    /// A `[metrics] routes` name, or `other`.
+    pub name: String,
+    /// Replaces `[tracing.outcome] slower_than` for this route.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub slower_than: Option<Duration>,
+    /// Replaces `[tracing.outcome] ttft_slower_than` for this route.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ttft_slower_than: Option<Duration>,
 }
 
 /// `[metrics]`: how requests are grouped into the bounded `handler` label.
@@ -374,7 +445,21 @@ impl Default for TracingConfig {
             server_timing: false,
             sampler: Sampler::ParentbasedTraceidratio,
             ratio: 1.0,
+            outcome: OutcomeConfig::default(),
             otlp: SignalOtlp::default(),
+        }
+    }
+}
+
+impl Default for OutcomeConfig {
+    fn default() -> Self {
+        Self {
+            ratio: DEFAULT_OUTCOME_RATIO,
+            slower_than: DEFAULT_OUTCOME_SLOWER_THAN,
+            ttft_slower_than: None,
+            honour_parent: true,
+            upstream_sampled: UpstreamSampled::Ratio,
+            routes: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
 
     for (key, value) in [
         ("tracing.ratio", config.tracing.ratio),
+        ("tracing.outcome.ratio", config.tracing.outcome.ratio),
         ("sentry.sample_rate", config.sentry.sample_rate),
         (
             "sentry.traces_sample_rate",
@@ -66,6 +67,7 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
         );
     }
     validate_routes(config)?;
+    validate_outcome_routes(config)?;
     validate_metric_export(config)?;
     validate_otlp(config)?;
     validate_files(config)
@@ -83,6 +85,36 @@ fn validate_routes(config: &Config) -> Result<(), ValidationError> {
         }
         if route.name.is_empty() {
             return Err((key(".name"), "must not be empty".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Each `[[tracing.outcome.routes]]` names a route once, and sets a threshold.
+fn validate_outcome_routes(config: &Config) -> Result<(), ValidationError> {
+    let routes = &config.tracing.outcome.routes;
+    for (i, route) in routes.iter().enumerate() {
+        let key = |field: &str| format!("tracing.outcome.routes[{i}]{field}");
+        // `other` is the handler of unmatched paths (`context::route::OTHER`).
+        let known =
+            route.name == "other" || config.metrics.routes.iter().any(|r| r.name == route.name);
+        if !known {
+            return Err((
+                key(".name"),
+                format!(
+                    "{:?} is not a [metrics] routes name (nor \"other\")",
+                    route.name
+                ),
+            ));
+        }
+        if routes[..i].iter().any(|r| r.name == route.name) {
+            return Err((key(".name"), format!("{:?} is listed twice", route.name)));
+        }
+        if route.slower_than.is_none() && route.ttft_slower_than.is_none() {
+            return Err((
+                key(""),
+                "sets neither slower_than nor ttft_slower_than".into(),
+            ));
         }
     }
     Ok(())
@@ -234,6 +266,36 @@ mod tests {
         })
         .unwrap_err();
         format!("{} {}", error.key.unwrap_or_default(), error.message)
+    }
+
+    #[test]
+    fn outcome_routes_name_a_route_once_and_set_a_threshold() {
+        let error = refused(
+            "[[tracing.outcome.routes]]\nname = \"/nope\"\nslower_than = \"1s\"\n",
+            &[],
+        );
+        assert!(
+            error.starts_with("tracing.outcome.routes[0].name ") && error.contains("/nope"),
+            "{error}"
+        );
+        let twice = "[[tracing.outcome.routes]]\nname = \"/api/chat\"\nslower_than = \"1s\"\n";
+        let error = refused(&format!("{twice}{twice}"), &[]);
+        assert!(
+            error.starts_with("tracing.outcome.routes[1].name "),
+            "{error}"
+        );
+        let error = refused("[[tracing.outcome.routes]]\nname = \"other\"\n", &[]);
+        assert!(error.starts_with("tracing.outcome.routes[0] "), "{error}");
+        let error = refused("[tracing.outcome]\nratio = 2.0\n", &[]);
+        assert!(error.starts_with("tracing.outcome.ratio "), "{error}");
+        assert!(load_str(
+            "[tracing]\nsampler = \"outcome\"\n[tracing.outcome]\nratio = 0.05\n\
+             upstream_sampled = \"always\"\n[[tracing.outcome.routes]]\n\
+             name = \"/api/chat\"\nslower_than = \"60s\"\nttft_slower_than = \"2s\"\n",
+            "t.toml",
+            |_| None
+        )
+        .is_ok());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The exchange's trace: ids and the sampling decision made at arrival, and
-//! for a sampled exchange the few facts its spans need beyond the exchange's. The spans
+//! for a sampled exchange the few facts its spans need beyond the exchange's.
+//! Under the `outcome` sampler the decision is only begun at arrival and
+//! settled when the exchange completes (`exchange::sampling`); such an
+//! exchange keeps its facts until then, since it may yet be kept. The spans
 //! themselves (SERVER, and its CLIENT child around the upstream call) are
 //! built in one go when the exchange completes (`sinks::spans`): nothing is
 //! locked, shared or allocated per span while the request is in flight, and
@@ -23,7 +26,14 @@ pub struct ExchangeTrace {
     client_span_id: SpanId,
     /// The inbound parent (a remote span), when a configured format held one.
     pub parent: Option<SpanId>,
+    /// Whether the spans are exported. Under the `outcome` sampler, until
+    /// the exchange settles, what arrival alone decided.
     sampled: bool,
+    /// The flag propagated upstream: `sampled`, except under the `outcome`
+    /// sampler with `upstream_sampled = "always"`.
+    upstream_sampled: bool,
+    /// Under the `outcome` sampler until the exchange settles: what arrival knew.
+    pending: Option<Arrival>,
     /// W3C Level 2's random trace-id flag: set when the proxy made the
     /// trace id, as received when it continues a trace.
     random: bool,
@@ -31,6 +41,25 @@ pub struct ExchangeTrace {
     pub facts: Option<Box<SpanFacts>>,
     /// When the upstream call began and its redacted URL, once it began.
     pub client: Option<ClientCall>,
+}
+
+/// What the `outcome` sampler knows about an exchange at arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The inbound parent was sampled and `honour_parent` is on.
+    ParentSampled,
+    /// The trace id falls in the ratio.
+    InRatio,
+    /// Only the outcome can keep it.
+    Undecided,
+}
+
+/// The arrival half of the `outcome` sampler's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeArrival {
+    pub honour_parent: bool,
+    /// Send sampled=1 upstream whatever arrival decided.
+    pub upstream_always: bool,
 }
 
 /// What the SERVER span records beyond the exchange's own facts (method,
@@ -80,13 +109,39 @@ impl ExchangeTrace {
         self.client_span_id
     }
 
+    /// Whether the spans are exported; final once the exchange completed.
     pub fn is_sampled(&self) -> bool {
         self.sampled
     }
 
+    /// The sampled flag propagated upstream.
+    pub fn upstream_sampled(&self) -> bool {
+        self.upstream_sampled
+    }
+
+    /// Under the `outcome` sampler, before the exchange settles: what arrival knew.
+    pub fn pending(&self) -> Option<Arrival> {
+        self.pending
+    }
+
+    /// Ends the `outcome` sampler's decision: the spans are exported or not.
+    pub fn settle(&mut self, keep: bool) {
+        self.sampled = keep;
+        self.pending = None;
+    }
+
+    /// Whether the facts for spans are gathered: the spans may be exported.
+    fn may_export(&self) -> bool {
+        self.sampled || self.pending.is_some()
+    }
+
     /// The sampled and random flags of the exchange's spans.
     pub fn flags(&self) -> TraceFlags {
-        let sampled = if self.sampled {
+        self.flags_with(self.sampled)
+    }
+
+    fn flags_with(&self, sampled: bool) -> TraceFlags {
+        let sampled = if sampled {
             TraceFlags::SAMPLED
         } else {
             TraceFlags::default()
@@ -118,7 +173,7 @@ impl ExchangeTrace {
         SpanContext::new(
             self.trace_id,
             span,
-            self.flags(),
+            self.flags_with(self.upstream_sampled),
             false,
             TraceState::default(),
         )
@@ -148,11 +203,13 @@ impl ExchangeTrace {
 }
 
 /// Decides the exchange's trace at arrival, continuing the client's
-/// context (`inbound`) when it has one; `facts` is read only for a sampled
-/// exchange.
+/// context (`inbound`) when it has one; `facts` is read only for an
+/// exchange whose spans may be exported. With `outcome`, `sampler` is its
+/// trace-id ratio and the decision waits for the completion.
 pub fn start_server(
     traces: &TracePipeline,
     sampler: &Sampler,
+    outcome: Option<&OutcomeArrival>,
     inbound: Option<&Inbound>,
     route: &str,
     facts: impl FnOnce() -> SpanFacts,
@@ -160,17 +217,33 @@ pub fn start_server(
     let parent = inbound.and_then(|i| i.parent.as_ref());
     let caller_sampled = inbound.and_then(|i| i.sampled);
     let decision = traces.decide(sampler, parent, caller_sampled, route);
-    ExchangeTrace {
+    let pending = outcome.map(|o| {
+        if o.honour_parent && caller_sampled == Some(true) {
+            Arrival::ParentSampled
+        } else if decision.sampled {
+            Arrival::InRatio
+        } else {
+            Arrival::Undecided
+        }
+    });
+    let sampled = pending.map_or(decision.sampled, |p| p != Arrival::Undecided);
+    let mut trace = ExchangeTrace {
         trace_id: decision.trace_id,
         server_span_id: decision.span_id,
         client_span_id: traces.new_span_id(),
         parent: parent.map(|p| p.span_id()),
-        sampled: decision.sampled,
+        sampled,
+        upstream_sampled: sampled || outcome.is_some_and(|o| o.upstream_always),
+        pending,
         // A new trace id comes from the pipeline's random generator.
         random: parent.is_none_or(|p| p.trace_flags() & RANDOM == RANDOM),
-        facts: decision.sampled.then(|| Box::new(facts())),
+        facts: None,
         client: None,
+    };
+    if trace.may_export() {
+        trace.facts = Some(Box::new(facts()));
     }
+    trace
 }
 
 /// Marks the start of the upstream call; `url` builds the redacted upstream
@@ -183,7 +256,7 @@ pub fn start_client(
 ) {
     trace.client = Some(ClientCall {
         start: SystemTime::now(),
-        url: trace.sampled.then(url),
+        url: trace.may_export().then(url),
         host,
         port,
         resends: Vec::new(),

@@ -182,7 +182,7 @@ impl Propagators {
                 }
                 if out.b3_single || out.b3_multi {
                     let debug = inbound.is_some_and(|i| i.debug);
-                    let sampling = match (trace.is_sampled(), debug) {
+                    let sampling = match (trace.upstream_sampled(), debug) {
                         (true, true) => Sampling::Debug,
                         (true, false) => Sampling::Accept,
                         (false, _) => Sampling::Deny,
@@ -570,7 +570,7 @@ mod tests {
         client: &HeaderMap,
     ) -> (Option<Box<Inbound>>, ExchangeTrace) {
         let inbound = p.inbound(client);
-        let mut trace = start_server(traces, sampler, inbound.as_deref(), "/x", facts);
+        let mut trace = start_server(traces, sampler, None, inbound.as_deref(), "/x", facts);
         start_client(&mut trace, Arc::from("upstream"), 80, &String::new);
         (inbound, trace)
     }

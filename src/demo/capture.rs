@@ -56,6 +56,15 @@ impl CapturedSpans {
         spans.sort_by_key(|s| (s.start_time, s.span_kind != SpanKind::Server));
         spans.iter().map(summary).collect()
     }
+
+    /// The trace id of every span, as lower-case hex.
+    pub fn trace_ids(&self) -> Vec<String> {
+        let spans = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        spans
+            .iter()
+            .map(|s| s.span_context.trace_id().to_string())
+            .collect()
+    }
 }
 
 fn summary(span: &SpanData) -> String {

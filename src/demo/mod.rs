@@ -12,6 +12,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
 mod capture;
+mod sampling;
 
 use capture::{CapturedLogs, CapturedSpans};
 
@@ -125,6 +126,7 @@ pub async fn run() -> anyhow::Result<()> {
     }
 
     sidecar.stop().await;
+    sampling::show(&client, &mock.url()).await?;
     mock.stop();
     println!(
         "\nNext: point it at a real backend.\n  \

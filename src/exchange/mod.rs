@@ -13,6 +13,7 @@ mod log_ids;
 mod names;
 mod recorder;
 mod request_stats;
+mod sampling;
 
 pub use client::ClientSide;
 pub(crate) use log_ids::exchange_event;
@@ -20,6 +21,7 @@ pub use log_ids::LogIds;
 pub use names::{protocol_log_name, protocol_semconv, KnownMethod};
 pub use recorder::{Recorder, Recording, Sink};
 pub use request_stats::RequestStats;
+pub use sampling::OutcomeSampler;
 
 use crate::context::propagation::Inbound;
 use crate::context::{CorrelationId, ExchangeTrace, Handler};

@@ -14,6 +14,7 @@ use std::time::Duration;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::exchange_event;
+use super::sampling::OutcomeSampler;
 use super::{Completion, Exchange, GenAiCompletion, Outcome, RequestStats, STATUS_CLIENT_CLOSED};
 use crate::error::ProxyErrorKind;
 use crate::genai::GenAiUsage;
@@ -33,6 +34,8 @@ pub struct Recording {
     /// an exchange dropped unfinished then was cut, not left by its client.
     /// Shared by the recordings of every configuration a reload made.
     cutting: Arc<AtomicBool>,
+    /// The `outcome` sampler, which settles each exchange before the sinks see it.
+    outcome: Option<Arc<OutcomeSampler>>,
 }
 
 impl Recording {
@@ -41,7 +44,14 @@ impl Recording {
             sink: Box::new(sink),
             in_flight: in_flight.into_boxed_slice(),
             cutting,
+            outcome: None,
         }
+    }
+
+    /// Settles every exchange with `sampler` before recording it.
+    pub fn with_outcome_sampler(mut self, sampler: Option<Arc<OutcomeSampler>>) -> Self {
+        self.outcome = sampler;
+        self
     }
 
     fn in_flight(&self, handler: usize) -> Option<&Gauge> {
@@ -190,6 +200,9 @@ impl Recorder {
                 completion.exchange.start,
             )
         });
+        if let Some(sampler) = &self.recording.outcome {
+            sampler.settle(&mut completion);
+        }
         self.recording.sink.record(&completion);
     }
 }

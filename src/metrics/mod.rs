@@ -12,6 +12,7 @@ mod http;
 mod labels;
 pub mod otel_names;
 mod process;
+mod sampling;
 mod sidecar;
 mod status_table;
 
@@ -24,6 +25,7 @@ use prometheus_client::registry::Registry;
 pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
 pub use http::{HttpHandles, HttpMetrics, RouteHandles};
 pub use labels::TraceExemplar;
+pub use sampling::{SamplingHandles, SamplingMetrics};
 pub use sidecar::{DropCounters, ReloadMetrics};
 
 /// The content type of the OpenMetrics text exposition.
@@ -36,6 +38,7 @@ pub struct Metrics {
     pub http: HttpMetrics,
     pub genai: GenAiMetrics,
     pub reloads: ReloadMetrics,
+    pub sampling: SamplingMetrics,
     /// `sidecar_ready`: what `/readyz` answers, 1 or 0.
     pub ready: Gauge,
 }
@@ -46,12 +49,14 @@ impl Metrics {
         let http = HttpMetrics::register(&mut registry);
         let genai = GenAiMetrics::register(&mut registry, max_models);
         let (reloads, ready) = sidecar::register(&mut registry, drops);
+        let sampling = SamplingMetrics::register(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         Self {
             registry,
             http,
             genai,
             reloads,
+            sampling,
             ready,
         }
     }

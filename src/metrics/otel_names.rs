@@ -169,6 +169,13 @@ pub const METRICS: &[OtelMetric] = &[
     ),
     metric("sidecar_ready", "otel_sidecar.ready", "1", Gauge, false),
     metric(
+        "sidecar_traces_sampled_total",
+        "otel_sidecar.traces.sampled",
+        "{exchange}",
+        Counter,
+        false,
+    ),
+    metric(
         "process_cpu_seconds_total",
         "process.cpu.time",
         "s",
@@ -242,6 +249,8 @@ pub const ATTRIBUTES: &[(&str, &str, Value)] = &[
     ("signal", "otel_sidecar.signal", Value::Str),
     ("version", "otel_sidecar.version", Value::Str),
     ("result", "otel_sidecar.reload.result", Value::Str),
+    ("decision", "otel_sidecar.sampling.decision", Value::Str),
+    ("reason", "otel_sidecar.sampling.reason", Value::Str),
 ];
 
 /// The OpenTelemetry identity of `family`, if it is exported.

@@ -207,8 +207,9 @@ impl Proxy {
         let inbound = settings.propagators.inbound(req.headers());
         let trace = self.traces.as_ref().map(|traces| {
             let sampler = &settings.sampler;
+            let outcome = settings.outcome.as_ref().map(|o| o.arrival());
             let inbound = inbound.as_deref();
-            exchange_trace::start_server(traces, sampler, inbound, &handler.name, || {
+            exchange_trace::start_server(traces, sampler, outcome, inbound, &handler.name, || {
                 span_facts(req)
             })
         });

@@ -1,6 +1,8 @@
 //! Reports failed exchanges to Sentry: one event per qualifying completion
 //! (status in `report_status`, or an upstream failure), and optionally a
 //! share of all exchanges as transactions carrying the OTLP trace id.
+//! Both name the trace only when it was exported (sampled, or kept by the
+//! `outcome` sampler), so no Sentry link leads to a missing trace.
 //!
 //! Events are built already redacted; the client's `before_send` scrubs them
 //! again, so no path can skip redaction. Capturing only queues: sending
@@ -86,7 +88,8 @@ impl SentrySink {
         if let Some(status) = c.upstream_status {
             event.extra.insert("upstream_status".into(), status.into());
         }
-        if let Some(trace) = &e.trace {
+        // Only an exported trace: a link to a trace the sampler dropped leads nowhere.
+        if let Some(trace) = e.trace.as_ref().filter(|t| t.is_sampled()) {
             event.contexts.insert(
                 "trace".into(),
                 Context::Trace(Box::new(trace_context(trace, "http.server"))),
@@ -200,6 +203,10 @@ impl SentrySink {
         let Some(trace) = &c.exchange.trace else {
             return rand_unit() < self.traces_sample_rate;
         };
+        // A transaction names its trace id; only an exported trace's.
+        if !trace.is_sampled() {
+            return false;
+        }
         let bytes = trace.trace_id().to_bytes();
         let low = u64::from_be_bytes(bytes[8..].try_into().expect("a trace id has 16 bytes"));
         (low >> 11) as f64 / (1u64 << 53) as f64 <= self.traces_sample_rate

@@ -181,10 +181,13 @@ impl<E: SpanExporter + 'static> BatchExport for Spans<E> {
     }
 }
 
-/// The sampler `[tracing]` names.
+/// The sampler `[tracing]` names. For `outcome` it is the arrival half of
+/// the decision: the trace-id ratio, which ignores the parent (the outcome
+/// sampler adds a sampled parent itself, and a completion may keep more).
 pub fn sampler(config: &TracingConfig) -> SdkSampler {
     let ratio = SdkSampler::TraceIdRatioBased(config.ratio);
     match config.sampler {
+        Sampler::Outcome => SdkSampler::TraceIdRatioBased(config.outcome.ratio),
         Sampler::AlwaysOn => SdkSampler::AlwaysOn,
         Sampler::AlwaysOff => SdkSampler::AlwaysOff,
         Sampler::Traceidratio => ratio,

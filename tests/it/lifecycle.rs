@@ -214,3 +214,34 @@ fn the_open_file_limit_is_raised_to_the_hard_limit_and_logged() {
         "the log names the limit it runs with"
     );
 }
+
+#[test]
+fn demo_keeps_the_slow_exchange_and_drops_the_fast_one() {
+    let out = Command::new(BIN)
+        .arg("demo")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {stdout}");
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
+    };
+    assert!(
+        line("fast ").ends_with("dropped, nothing exported"),
+        "{stdout}"
+    );
+    assert!(
+        line("slow ").ends_with("kept, 2 spans exported"),
+        "{stdout}"
+    );
+    for series in [
+        r#"sidecar_traces_sampled_total{decision="kept",reason="slow"} 1"#,
+        r#"sidecar_traces_sampled_total{decision="dropped",reason="ratio"} 1"#,
+    ] {
+        assert!(stdout.lines().any(|l| l == series), "{series}:\n{stdout}");
+    }
+}

@@ -27,6 +27,7 @@ mod pool;
 mod propagation;
 mod protocols;
 mod reload;
+mod sampling;
 mod sentry;
 mod shutdown;
 mod support;

@@ -269,3 +269,59 @@ async fn post_reload_is_guarded_and_names_what_needs_a_restart() {
         "{lines:#?}"
     );
 }
+
+#[tokio::test]
+async fn sighup_switches_to_the_outcome_sampler() {
+    let upstream = TestUpstream::start(|req| async move {
+        let status = if req.uri().path() == "/fail" {
+            500
+        } else {
+            200
+        };
+        http::Response::builder()
+            .status(status)
+            .body(full("x"))
+            .unwrap()
+    })
+    .await;
+    let receiver = OtlpReceiver::grpc().await;
+    let binary = spawn_binary(&config(&upstream, &receiver, 0.0, ""));
+    let (proxy, admin) = (binary.listener.clone(), binary.admin());
+    assert_eq!(get_with_id(&proxy, "/fail", "before-fail").await, 500);
+
+    let outcome = config(
+        &upstream,
+        &receiver,
+        0.0,
+        "[tracing.outcome]\nratio = 0.0\n",
+    )
+    .replace("sampler = \"traceidratio\"", "sampler = \"outcome\"");
+    std::fs::write(binary.config_path(), outcome).unwrap();
+    signal(&binary.child, "-HUP");
+    eventually(
+        &admin,
+        None,
+        r#"sidecar_config_reloads_total{result="success"}"#,
+        1.0,
+    )
+    .await;
+    assert_eq!(get_with_id(&proxy, "/fail", "after-fail").await, 500);
+    assert_eq!(get_with_id(&proxy, "/ok", "after-ok").await, 200);
+    let kept = r#"sidecar_traces_sampled_total{decision="kept",reason="error"}"#;
+    eventually(&admin, None, kept, 1.0).await;
+    let dropped = r#"sidecar_traces_sampled_total{decision="dropped",reason="ratio"}"#;
+    eventually(&admin, None, dropped, 1.0).await;
+
+    let (code, _) = binary.terminate().await;
+    assert_eq!(code, 0);
+    let spans = receiver.wait_for(2).await;
+    let traced: std::collections::BTreeSet<String> = spans
+        .iter()
+        .filter_map(|s| s.str_attr("correlation_id"))
+        .collect();
+    assert_eq!(
+        traced,
+        std::collections::BTreeSet::from(["after-fail".to_owned()]),
+        "ratio 0 dropped the failure before the reload; outcome keeps it after, and drops the 200"
+    );
+}
