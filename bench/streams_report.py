@@ -22,8 +22,10 @@ def ratio(a, b):
 
 
 holds = list(dict.fromkeys((r["streams"], r["format"]) for r in rows if r["scenario"] == "hold"))
+client = {r.get("client_protocol", "h1") for r in rows if r["scenario"] == "hold"}
+over = " over HTTP/2 (100 per connection)" if client == {"h2"} else ""
 for streams, fmt in holds:
-    print(f"\n== {streams:,} concurrent {fmt} streams, 10 chunks 1 s apart ==")
+    print(f"\n== {streams:,} concurrent {fmt} streams{over}, 10 chunks 1 s apart ==")
     print(f"{'target':<16}{'KiB/stream':>11}{'÷nginx':>8}{'CPU µs/chunk':>14}{'user+sys':>13}{'÷nginx':>8}"
           f"{'lost':>6}{'merged':>8}{'errors':>8}{'peak MiB':>10}")
     base = find("nginx", "hold", streams, fmt)

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! streamload origin 127.0.0.1:18180
-//! streamload client 127.0.0.1:18190 PROXY_PID STREAMS CHUNKS INTERVAL_MS ndjson|sse
+//! streamload client 127.0.0.1:18190 PROXY_PID STREAMS CHUNKS INTERVAL_MS ndjson|sse [h1|h2]
 //! streamload rss PID        # prints the process's RSS in KiB
 //! ```
 //!
@@ -13,6 +13,10 @@
 //! the token chunks each receives and samples the proxy's RSS and CPU while
 //! they are open, then prints one JSON line. Its own memory does not matter
 //! (it is not under test), so it uses a plain hyper connection per stream.
+//! With `h2` the streams share HTTP/2 connections (prior knowledge, 100
+//! streams each), as behind a gateway that multiplexes its clients: the
+//! proxy then holds one descriptor per stream instead of two, which is how
+//! 10,000 streams fit under an open-file limit of 20,000.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -143,17 +147,62 @@ struct Tally {
     open: AtomicU64,
 }
 
+type StreamError = Box<dyn std::error::Error + Send + Sync>;
+type RequestBody = Full<Bytes>;
+type H2Sender = hyper::client::conn::http2::SendRequest<RequestBody>;
+
+/// HTTP/2 streams per client connection: under nginx's and hyper's default
+/// limits on concurrent streams (128 and 200).
+const STREAMS_PER_H2_CONNECTION: u64 = 100;
+
+/// How a stream reaches the proxy.
+#[derive(Clone)]
+enum Via {
+    /// Its own HTTP/1.1 connection.
+    H1(SocketAddr),
+    /// A stream on a shared HTTP/2 connection.
+    H2(H2Sender),
+}
+
+async fn h2_connection(proxy: SocketAddr) -> Result<H2Sender, StreamError> {
+    let stream = TcpStream::connect(proxy).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn send(
+    via: Via,
+    req: http::Request<RequestBody>,
+) -> Result<http::Response<hyper::body::Incoming>, StreamError> {
+    Ok(match via {
+        Via::H1(proxy) => {
+            let stream = TcpStream::connect(proxy).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            sender.send_request(req).await?
+        }
+        Via::H2(mut sender) => {
+            sender.ready().await?;
+            sender.send_request(req).await?
+        }
+    })
+}
+
 async fn one_stream(
-    proxy: SocketAddr,
+    via: Via,
     chunks: u64,
     interval_ms: u64,
     sse: bool,
     tally: &Tally,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let stream = TcpStream::connect(proxy).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+) -> Result<(), StreamError> {
     let (path, body) = if sse {
         (
             "/v1/chat/completions",
@@ -165,13 +214,21 @@ async fn one_stream(
             r#"{"model":"llama3.2:1b","prompt":"why is the sky blue","stream":true}"#,
         )
     };
-    let req = http::Request::post(path)
-        .header("host", "streamload")
+    let uri = match via {
+        Via::H1(_) => path.to_string(),
+        Via::H2(_) => format!("http://streamload{path}"),
+    };
+    let req = http::Request::post(uri)
         .header("content-type", "application/json")
         .header("x-chunks", chunks)
         .header("x-interval-ms", interval_ms)
         .body(Full::new(Bytes::from_static(body.as_bytes())))?;
-    let response = sender.send_request(req).await?;
+    let mut req = req;
+    if let Via::H1(_) = via {
+        req.headers_mut()
+            .insert("host", http::HeaderValue::from_static("streamload"));
+    }
+    let response = send(via, req).await?;
     if !response.status().is_success() {
         return Err(format!("status {}", response.status()).into());
     }
@@ -213,6 +270,7 @@ struct ClientArgs {
     chunks: u64,
     interval_ms: u64,
     sse: bool,
+    h2: bool,
 }
 
 async fn client(args: ClientArgs) {
@@ -221,11 +279,33 @@ async fn client(args: ClientArgs) {
     let (u0, s0) = cpu_ticks(args.pid);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut h2: Option<H2Sender> = None;
     for i in 0..args.streams {
         let tally = tally.clone();
-        let (proxy, chunks, interval, sse) = (args.proxy, args.chunks, args.interval_ms, args.sse);
+        let (chunks, interval, sse) = (args.chunks, args.interval_ms, args.sse);
+        let via = if args.h2 {
+            if i % STREAMS_PER_H2_CONNECTION == 0 {
+                match h2_connection(args.proxy).await {
+                    Ok(sender) => h2 = Some(sender),
+                    Err(e) => {
+                        eprintln!("HTTP/2 connection failed: {e}");
+                        h2 = None;
+                    }
+                }
+            }
+            match &h2 {
+                Some(sender) => Via::H2(sender.clone()),
+                // The batch's connection failed: each of its streams counts.
+                None => {
+                    tally.errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+        } else {
+            Via::H1(args.proxy)
+        };
         tasks.spawn(async move {
-            if let Err(e) = one_stream(proxy, chunks, interval, sse, &tally).await {
+            if let Err(e) = one_stream(via, chunks, interval, sse, &tally).await {
                 if tally.errors.fetch_add(1, Ordering::Relaxed) < 3 {
                     eprintln!("stream failed: {e}");
                 }
@@ -260,6 +340,7 @@ async fn client(args: ClientArgs) {
         "{}",
         serde_json::json!({
             "format": if args.sse { "sse" } else { "ndjson" },
+            "client_protocol": if args.h2 { "h2" } else { "h1" },
             "streams": args.streams,
             "chunks_each": args.chunks,
             "interval_ms": args.interval_ms,
@@ -283,7 +364,7 @@ async fn client(args: ClientArgs) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: streamload origin ADDR\n       streamload client PROXY_ADDR PROXY_PID STREAMS CHUNKS INTERVAL_MS ndjson|sse\n       streamload rss PID"
+        "usage: streamload origin ADDR\n       streamload client PROXY_ADDR PROXY_PID STREAMS CHUNKS INTERVAL_MS ndjson|sse [h1|h2]\n       streamload rss PID"
     );
     std::process::exit(2)
 }
@@ -311,6 +392,11 @@ async fn main() {
                 sse: match arg(6).as_str() {
                     "sse" => true,
                     "ndjson" => false,
+                    _ => usage(),
+                },
+                h2: match args.get(7).map(String::as_str) {
+                    None | Some("h1") => false,
+                    Some("h2") => true,
                     _ => usage(),
                 },
             })
