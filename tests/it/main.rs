@@ -30,6 +30,7 @@ mod reload;
 mod sampling;
 mod sentry;
 mod shutdown;
+mod streams_at_scale;
 mod support;
 mod tools;
 mod tracing;
