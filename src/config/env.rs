@@ -50,6 +50,16 @@ pub fn apply_overrides(
     {
         config.tracing.enabled = false;
     }
+    if env
+        .get_if(
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+            "genai.capture_content",
+            captures_content,
+        )
+        .is_some()
+    {
+        config.genai.capture_content = true;
+    }
     if let Some(dsn) = env.get("SENTRY_DSN", "sentry.dsn") {
         config.sentry.dsn = SentryDsn::parse(&dsn).map_err(|e| ("SENTRY_DSN", e))?;
     }
@@ -60,6 +70,14 @@ pub fn apply_overrides(
         config.sentry.release = Some(release);
     }
     Ok(env.into_overrides())
+}
+
+/// `true`, or the OpenTelemetry Python GenAI instrumentations' values that
+/// put content on spans. Anything else leaves the file's setting.
+fn captures_content(value: &str) -> bool {
+    ["true", "span_only", "span_and_event"]
+        .iter()
+        .any(|v| value.trim().eq_ignore_ascii_case(v))
 }
 
 /// The resource attribute that `[service] name` sets.
