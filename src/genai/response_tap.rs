@@ -9,9 +9,12 @@
 //! JSON: a line that turns out malformed halfway contributes nothing, as
 //! when it was parsed whole. The frames themselves are never touched.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::content::{CaptureConfig, Rendered, ResponseContent, ToolCalls};
 use super::json_scan::{JsonScanner, Outcome, Scalar, Visitor};
+use super::tee::Tee;
 
 /// Distinct finish reasons kept (a response has one per choice).
 const MAX_REASONS: usize = 8;
@@ -25,6 +28,9 @@ pub struct GenAiUsage {
     pub finish_reasons: Vec<String>,
     /// When the first chunk with non-empty content arrived.
     pub first_token_at: Option<Instant>,
+    pub tool_calls: ToolCalls,
+    /// `gen_ai.output.messages`, when content is captured.
+    pub output: Option<Rendered>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +65,20 @@ pub struct ResponseTap {
     event_has_data: bool,
     first_data_at: Option<Instant>,
     usage: GenAiUsage,
+    /// Tool calls, and the content when captured.
+    content: ResponseContent,
+    capture: Option<Arc<CaptureConfig>>,
 }
 
 impl ResponseTap {
     /// A tap for a response of `content_type`; `streaming` (what the request
     /// asked for) decides when the content type says nothing useful.
-    pub fn new(content_type: Option<&str>, streaming: bool) -> Self {
+    /// `capture`: also capture the answer's content.
+    pub fn new(
+        content_type: Option<&str>,
+        streaming: bool,
+        capture: Option<Arc<CaptureConfig>>,
+    ) -> Self {
         let media = content_type.map(|c| {
             c.split(';')
                 .next()
@@ -89,7 +103,15 @@ impl ResponseTap {
             event_has_data: false,
             first_data_at: None,
             usage: GenAiUsage::default(),
+            content: ResponseContent::new(capture.as_ref().map(|c| c.max_bytes)),
+            capture,
         }
+    }
+
+    /// Runs bytes of the current document through both visitors.
+    fn scan(&mut self, bytes: &[u8]) {
+        self.scanner
+            .feed(bytes, &mut Tee(&mut self.chunk, &mut self.content));
     }
 
     pub fn feed(&mut self, data: &[u8]) {
@@ -98,7 +120,7 @@ impl ResponseTap {
         }
         self.first_data_at.get_or_insert_with(Instant::now);
         match self.framing {
-            Framing::Json => self.scanner.feed(data, &mut self.chunk),
+            Framing::Json => self.scan(data),
             Framing::Ndjson => self.feed_ndjson(data),
             Framing::Sse => self.feed_sse(data),
         }
@@ -118,6 +140,10 @@ impl ResponseTap {
             }
             Framing::Sse => self.end_event(),
         }
+        self.usage.tool_calls = self.content.tool_calls();
+        if let (Some(capture), Some(transcript)) = (&self.capture, self.content.transcript()) {
+            self.usage.output = Some(transcript.render(&capture.redactor, true));
+        }
         self.usage
     }
 
@@ -128,15 +154,17 @@ impl ResponseTap {
             + self.chunk.heap_bytes()
             + string_bytes(self.usage.response_model.iter())
             + vec_bytes(&self.usage.finish_reasons)
+            + self.content.heap_bytes()
+            + self.content.transcript().map_or(0, |t| t.held())
     }
 
     fn feed_ndjson(&mut self, mut data: &[u8]) {
         while let Some(newline) = memchr::memchr(b'\n', data) {
-            self.scanner.feed(&data[..newline], &mut self.chunk);
+            self.scan(&data[..newline]);
             self.end_document();
             data = &data[newline + 1..];
         }
-        self.scanner.feed(data, &mut self.chunk);
+        self.scan(data);
     }
 
     fn feed_sse(&mut self, mut data: &[u8]) {
@@ -160,7 +188,7 @@ impl ResponseTap {
                 (SseLine::DataStart, _) => {
                     // The event's data lines are joined with newlines.
                     if self.event_has_data {
-                        self.scanner.feed(b"\n", &mut self.chunk);
+                        self.scan(b"\n");
                     }
                     self.event_has_data = true;
                     used = usize::from(b == b' ');
@@ -171,7 +199,7 @@ impl ResponseTap {
                     let line = &data[..end.unwrap_or(data.len())];
                     if self.sse_line == SseLine::Data {
                         // A `\r` before the newline is JSON whitespace: no need to strip it.
-                        self.scanner.feed(line, &mut self.chunk);
+                        self.scan(line);
                     }
                     used = end.map_or(data.len(), |end| end + 1);
                     match end {
@@ -198,10 +226,13 @@ impl ResponseTap {
     /// Applies the document just read if it was valid JSON; true when it
     /// carried content. Either way the next document starts afresh.
     fn end_document(&mut self) -> bool {
-        let outcome = self.scanner.end(&mut self.chunk);
+        let outcome = self
+            .scanner
+            .end(&mut Tee(&mut self.chunk, &mut self.content));
         let content = outcome == Outcome::Complete && !self.chunk.invalid && self.commit();
         self.scanner.reset();
         self.chunk.reset();
+        self.content.end_document();
         content
     }
 
@@ -496,7 +527,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn run(content_type: &str, streaming: bool, frames: &[&[u8]]) -> GenAiUsage {
-        let mut tap = ResponseTap::new(Some(content_type), streaming);
+        let mut tap = ResponseTap::new(Some(content_type), streaming, None);
         for f in frames {
             tap.feed(f);
         }
@@ -646,7 +677,7 @@ mod tests {
 
     /// Runs `body` through the tap split at `points` (sorted offsets).
     fn split_run(ct: &str, body: &[u8], points: &[usize]) -> GenAiUsage {
-        let mut tap = ResponseTap::new(Some(ct), true);
+        let mut tap = ResponseTap::new(Some(ct), true, None);
         let mut start = 0;
         for &p in points {
             tap.feed(&body[start..p]);
@@ -696,7 +727,7 @@ mod tests {
 
     /// Feeds `body` in `frame`-byte frames; the usage and the largest state seen.
     fn bounded_run(ct: &str, streaming: bool, body: &[u8], frame: usize) -> (GenAiUsage, usize) {
-        let mut tap = ResponseTap::new(Some(ct), streaming);
+        let mut tap = ResponseTap::new(Some(ct), streaming, None);
         let mut most = tap.state_bytes();
         for f in body.chunks(frame.max(1)) {
             tap.feed(f);
@@ -723,7 +754,7 @@ mod tests {
     fn sixty_four_mib_of_embeddings_in_bounded_state() {
         // Generated frame by frame: the body never exists whole.
         let row = floats(1024, 1);
-        let mut tap = ResponseTap::new(Some("application/json; charset=utf-8"), false);
+        let mut tap = ResponseTap::new(Some("application/json; charset=utf-8"), false, None);
         let mut frame = Vec::with_capacity(64 << 10);
         let mut total = 0usize;
         let mut most = 0;
@@ -1089,7 +1120,7 @@ mod tests {
             };
             let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
             points.sort_unstable();
-            let mut tap = ResponseTap::new(Some(&ct), true);
+            let mut tap = ResponseTap::new(Some(&ct), true, None);
             let mut start = 0;
             for p in points.into_iter().chain([body.len()]) {
                 tap.feed(&body[start..p]);
@@ -1115,7 +1146,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024), ct in 0usize..3) {
             let content_type = ["application/x-ndjson", "text/event-stream", "application/json"][ct];
-            let mut tap = ResponseTap::new(Some(content_type), true);
+            let mut tap = ResponseTap::new(Some(content_type), true, None);
             for chunk in bytes.chunks(7) {
                 tap.feed(chunk);
             }
