@@ -795,8 +795,65 @@ mod tests {
         ])
     }
 
+    /// Streams the strings of the top-level array (in pieces) and records
+    /// its objects.
+    #[derive(Default)]
+    struct Pieces {
+        depth: usize,
+        strings: Vec<Vec<u8>>,
+        raw: Vec<Vec<u8>>,
+    }
+
+    impl Visitor for Pieces {
+        fn key(&mut self, _key: Option<&[u8]>) {}
+        fn keep_string(&self) -> bool {
+            false
+        }
+        fn begin(&mut self, _array: bool) {
+            self.depth += 1;
+        }
+        fn end(&mut self) {
+            self.depth -= 1;
+        }
+        fn scalar(&mut self, _value: Scalar<'_>) {}
+        fn stream_string(&self) -> bool {
+            self.depth == 1
+        }
+        fn string_piece(&mut self, piece: &[u8]) {
+            self.strings.push(piece.to_vec());
+        }
+        fn record_raw(&self, first: u8) -> bool {
+            self.depth == 1 && first == b'{'
+        }
+        fn raw(&mut self, bytes: &[u8]) {
+            if self.raw.last().is_none_or(|r| r.ends_with(b"}")) && bytes.first() == Some(&b'{') {
+                self.raw.push(Vec::new());
+            }
+            if let Some(last) = self.raw.last_mut() {
+                last.extend_from_slice(bytes);
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Streamed strings decode like serde, recorded values are their
+        /// text as written, whatever the split.
+        #[test]
+        fn streamed_and_recorded_values_survive_any_split(text in "\\PC{1,40}", cut in any::<usize>()) {
+            let object = r#"{ "a" : [1, "x\"y"], "b": {} }"#;
+            let doc = format!("[{}, {object}]", serde_json::to_string(&text).unwrap());
+            let mut s = JsonScanner::default();
+            let mut p = Pieces::default();
+            let cut = cut % (doc.len() + 1);
+            s.feed(&doc.as_bytes()[..cut], &mut p);
+            s.feed(&doc.as_bytes()[cut..], &mut p);
+            prop_assert_eq!(s.end(&mut p), Outcome::Complete);
+            let decoded: Vec<u8> = p.strings.concat();
+            prop_assert_eq!(String::from_utf8(decoded).unwrap(), text);
+            prop_assert_eq!(p.raw, vec![object.as_bytes().to_vec()]);
+        }
 
         /// Complete exactly when serde_json parses it, whatever the split.
         #[test]

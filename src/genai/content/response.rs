@@ -91,6 +91,9 @@ pub(crate) struct ResponseContent {
     calls: Vec<Call>,
     count: u64,
     target: Option<PartRef>,
+    /// Where the arguments object being recorded goes (the scan reports
+    /// its inner keys and values too, so `target` cannot say).
+    raw_target: Option<PartRef>,
 }
 
 impl ResponseContent {
@@ -110,6 +113,7 @@ impl ResponseContent {
             calls: Vec::new(),
             count: 0,
             target: None,
+            raw_target: None,
         }
     }
 
@@ -333,7 +337,9 @@ impl Visitor for ResponseContent {
     }
 
     fn raw(&mut self, bytes: &[u8]) {
-        self.append(bytes);
+        if let (Some(at), Some(t)) = (self.raw_target, self.transcript.as_mut()) {
+            t.append(at, bytes);
+        }
     }
 
     fn begin(&mut self, array: bool) {
@@ -349,6 +355,10 @@ impl Visitor for ResponseContent {
                 Node::ToolCalls
             }
             (_, Field::Function, false) => Node::Function,
+            (_, Field::Arguments, _) => {
+                self.raw_target = self.call().and_then(|c| self.calls[c].part);
+                Node::Ignored
+            }
             (Some(Node::Choices), _, false) => {
                 self.choice_position += 1;
                 self.choice_index = None;
@@ -408,6 +418,229 @@ impl Visitor for ResponseContent {
                 },
             ) if !name.is_empty() => self.set_call(CallField::Name, name),
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use crate::config::Config;
+    use crate::genai::{CaptureConfig, GenAiUsage, ResponseTap};
+    use crate::mock_ollama::{reply, Reply, ANSWER};
+
+    fn capture(max_bytes: u64) -> Arc<CaptureConfig> {
+        let mut config = Config::default();
+        config.genai.capture_content = true;
+        config.genai.max_content_bytes.0 = max_bytes;
+        CaptureConfig::from_config(&config).unwrap().unwrap()
+    }
+
+    fn body_of(path: &str, request: Value) -> (String, Vec<u8>) {
+        match reply(path, &request) {
+            Some(Reply::Stream {
+                content_type,
+                chunks,
+            }) => (content_type.to_owned(), chunks.concat()),
+            Some(Reply::Json(v)) => ("application/json".to_owned(), v.to_string().into_bytes()),
+            _ => panic!("no reply"),
+        }
+    }
+
+    /// Runs `body` through a tap, split at `points`.
+    fn tap(
+        ct: &str,
+        body: &[u8],
+        points: &[usize],
+        capture: Option<Arc<CaptureConfig>>,
+    ) -> GenAiUsage {
+        let mut tap = ResponseTap::new(Some(ct), true, capture);
+        let mut start = 0;
+        for &p in points {
+            tap.feed(&body[start..p]);
+            start = p;
+        }
+        tap.feed(&body[start..]);
+        tap.finish()
+    }
+
+    fn weather(path: &str, stream: bool) -> (String, Vec<u8>) {
+        body_of(
+            path,
+            json!({"model": "m", "stream": stream,
+                "tools": [{"type": "function", "function": {"name": "get_weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+                "messages": [{"role": "user", "content": "Weather in Paris?"}]}),
+        )
+    }
+
+    fn output(usage: &GenAiUsage) -> Value {
+        serde_json::from_str(usage.output.as_ref().unwrap().messages.as_ref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tool_calls_are_counted_and_captured_streamed_or_not() {
+        for (path, stream) in [
+            ("/api/chat", true),
+            ("/api/chat", false),
+            ("/v1/chat/completions", true),
+            ("/v1/chat/completions", false),
+        ] {
+            let (ct, body) = weather(path, stream);
+            let off = tap(&ct, &body, &[], None);
+            assert_eq!(off.tool_calls.count, 1, "{path} {stream}");
+            assert_eq!(off.tool_calls.names, [("get_weather".to_owned(), 1)]);
+            assert!(off.output.is_none());
+            let on = tap(&ct, &body, &[], Some(capture(16384)));
+            assert_eq!(on.tool_calls, off.tool_calls);
+            let (id, reason) = if path.starts_with("/v1") {
+                (Some("call_mock_1"), "tool_call")
+            } else {
+                (None, "stop")
+            };
+            let mut call =
+                json!({"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}});
+            if let Some(id) = id {
+                call.as_object_mut()
+                    .unwrap()
+                    .shift_insert(1, "id".into(), id.into());
+            }
+            assert_eq!(
+                output(&on),
+                json!([{"role": "assistant", "parts": [call], "finish_reason": reason}]),
+                "{path} {stream}"
+            );
+        }
+    }
+
+    #[test]
+    fn streamed_text_is_assembled() {
+        for path in [
+            "/api/chat",
+            "/api/generate",
+            "/v1/chat/completions",
+            "/v1/completions",
+        ] {
+            let (ct, body) = body_of(
+                path,
+                json!({"model": "m", "stream": true, "prompt": "x",
+                    "messages": [{"role": "user", "content": "why?"}]}),
+            );
+            let usage = tap(&ct, &body, &[], Some(capture(16384)));
+            assert_eq!(usage.tool_calls.count, 0);
+            assert_eq!(
+                output(&usage),
+                json!([{"role": "assistant", "parts": [{"type": "text", "content": ANSWER}], "finish_reason": "stop"}]),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn several_choices_and_calls_are_told_apart() {
+        let event = |v: Value| format!("data: {v}\n\n");
+        let body = [
+            event(json!({"choices": [{"index": 1, "delta": {"role": "assistant", "tool_calls": [
+                {"index": 0, "id": "a", "function": {"name": "f", "arguments": "{\"x\""}},
+                {"index": 1, "id": "b", "function": {"name": "g", "arguments": ""}}]}}]})),
+            event(json!({"choices": [{"index": 0, "delta": {"content": "zero"}}]})),
+            event(json!({"choices": [{"index": 1, "delta": {"tool_calls": [
+                {"index": 1, "function": {"arguments": "[1]"}}, {"index": 0, "function": {"arguments": ":2}"}}]}}]})),
+            event(json!({"choices": [{"index": 1, "delta": {}, "finish_reason": "tool_calls"}, {"index": 0, "delta": {}, "finish_reason": "stop"}]})),
+            "data: [DONE]\n\n".to_owned(),
+        ]
+        .concat();
+        let usage = tap(
+            "text/event-stream",
+            body.as_bytes(),
+            &[],
+            Some(capture(16384)),
+        );
+        assert_eq!(usage.tool_calls.count, 2);
+        assert_eq!(
+            usage.tool_calls.names,
+            [("f".to_owned(), 1), ("g".to_owned(), 1)]
+        );
+        assert_eq!(
+            output(&usage),
+            json!([
+                {"role": "assistant", "parts": [
+                    {"type": "tool_call", "id": "a", "name": "f", "arguments": {"x": 2}},
+                    {"type": "tool_call", "id": "b", "name": "g", "arguments": [1]}], "finish_reason": "tool_call"},
+                {"role": "assistant", "parts": [{"type": "text", "content": "zero"}], "finish_reason": "stop"}
+            ])
+        );
+    }
+
+    /// A secret split across two SSE events and any frames.
+    fn leaky_stream(secret: &str, at: usize) -> Vec<u8> {
+        let text = format!("Here it is: {secret} and more words after it.");
+        let at = at % (text.len() + 1);
+        let at = (0..=at)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        let (a, b) = text.split_at(at);
+        let delta = |t: &str| {
+            format!(
+                "data: {}\n\n",
+                json!({"choices": [{"index": 0, "delta": {"content": t}}]})
+            )
+        };
+        [delta(a), delta(b), "data: [DONE]\n\n".to_owned()]
+            .concat()
+            .into_bytes()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any split of any of the mock's answers gives the same tool calls
+        /// and capture, within the cap.
+        #[test]
+        fn any_split_captures_the_same(case in 0usize..6, cuts in prop::collection::vec(any::<usize>(), 0..10), cap in 256u64..1024) {
+            let (ct, body) = match case {
+                0 => weather("/api/chat", true),
+                1 => weather("/v1/chat/completions", true),
+                2 => weather("/v1/chat/completions", false),
+                3 => weather("/api/chat", false),
+                4 => body_of("/v1/chat/completions", json!({"model": "m", "stream": true, "messages": []})),
+                _ => body_of("/api/generate", json!({"model": "m", "prompt": "p"})),
+            };
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+            points.sort_unstable();
+            let whole = tap(&ct, &body, &[], Some(capture(cap)));
+            let split = tap(&ct, &body, &points, Some(capture(cap)));
+            prop_assert_eq!(&split.tool_calls, &whole.tool_calls);
+            prop_assert_eq!(&split.output, &whole.output);
+            let json = whole.output.unwrap().messages.unwrap_or_default();
+            prop_assert!(json.len() as u64 <= cap);
+        }
+
+        /// A planted secret, split across events and frames, cut or not by
+        /// the cap, never comes out.
+        #[test]
+        fn planted_secrets_never_come_out(
+            secret in prop::sample::select(vec![
+                "sk-proj-Zx81Kq0aLmN3pQ7rS2tU",
+                "Bearer eyJhbGciOiJIUzI1NiJ9.abc.def",
+                "jane.doe@example.org",
+            ]),
+            at in any::<usize>(),
+            cuts in prop::collection::vec(any::<usize>(), 0..8),
+            cap in 256u64..400,
+        ) {
+            let body = leaky_stream(secret, at);
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+            points.sort_unstable();
+            let usage = tap("text/event-stream", &body, &points, Some(capture(cap)));
+            let json = usage.output.unwrap().messages.unwrap_or_default();
+            let visible = secret.split_once(' ').map_or(secret, |(_, token)| token);
+            prop_assert!(!json.contains(visible), "{}", json);
         }
     }
 }
