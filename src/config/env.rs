@@ -94,3 +94,25 @@ fn parse_sampler(name: &str) -> Option<Sampler> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    #[test]
+    fn the_genai_content_variable_turns_capture_on_never_off() {
+        let capture = |file: &str, value: &str| {
+            let variable = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+            load_str(file, "t.toml", |n| (n == variable).then(|| value.to_owned()))
+                .unwrap()
+                .genai
+                .capture_content
+        };
+        assert!(!capture("", ""));
+        assert!(capture("", "true"));
+        assert!(capture("", "SPAN_ONLY"));
+        assert!(!capture("", "false"));
+        assert!(!capture("", "EVENT_ONLY"));
+        assert!(capture("[genai]\ncapture_content = true\n", "false"));
+    }
+}
