@@ -103,10 +103,12 @@ mod tests {
     fn the_genai_content_variable_turns_capture_on_never_off() {
         let capture = |file: &str, value: &str| {
             let variable = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
-            load_str(file, "t.toml", |n| (n == variable).then(|| value.to_owned()))
-                .unwrap()
-                .genai
-                .capture_content
+            load_str(file, "t.toml", |n| {
+                (n == variable).then(|| value.to_owned())
+            })
+            .unwrap()
+            .genai
+            .capture_content
         };
         assert!(!capture("", ""));
         assert!(capture("", "true"));

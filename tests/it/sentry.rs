@@ -19,7 +19,7 @@ use crate::otlp::OtlpReceiver;
 use crate::support::*;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Ingest {
+pub(crate) enum Ingest {
     Accept,
     RateLimit,
     Hang,
@@ -49,7 +49,7 @@ impl Envelope {
 }
 
 /// `POST /api/{project}/envelope/`, decoding gzip or deflate if the client compresses.
-struct SentryIngest {
+pub(crate) struct SentryIngest {
     addr: std::net::SocketAddr,
     envelopes: Arc<Mutex<Vec<Envelope>>>,
     task: tokio::task::JoinHandle<()>,
@@ -62,7 +62,7 @@ impl Drop for SentryIngest {
 }
 
 impl SentryIngest {
-    async fn start(mode: Ingest) -> Self {
+    pub(crate) async fn start(mode: Ingest) -> Self {
         Self::start_at(mode, 0).await
     }
 
@@ -136,7 +136,7 @@ impl SentryIngest {
         }
     }
 
-    fn dsn(&self) -> String {
+    pub(crate) fn dsn(&self) -> String {
         format!("http://publickey@{}/42", self.addr)
     }
 
@@ -144,7 +144,7 @@ impl SentryIngest {
         self.envelopes.lock().unwrap().clone()
     }
 
-    fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         self.envelopes()
             .iter()
             .flat_map(|e| e.events().cloned().collect::<Vec<_>>())
