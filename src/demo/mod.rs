@@ -12,6 +12,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
 mod capture;
+mod conversation;
 
 use capture::{CapturedLogs, CapturedSpans};
 
@@ -123,6 +124,8 @@ pub async fn run() -> anyhow::Result<()> {
     {
         println!("{line}");
     }
+
+    conversation::run(&client, &mock).await?;
 
     sidecar.stop().await;
     mock.stop();

@@ -406,3 +406,34 @@ async fn a_huge_prompt_is_cut_to_the_cap_and_sentry_gets_no_content_unless_asked
     sidecar.stop().await;
     mock.stop();
 }
+
+#[test]
+fn the_demo_shows_a_captured_conversation_with_a_tool_call() {
+    let out = std::process::Command::new(BIN)
+        .arg("demo")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {stdout}");
+    let scene = stdout
+        .split_once("--- content capture")
+        .map(|(_, scene)| scene)
+        .unwrap_or_else(|| panic!("no content capture scene:\n{stdout}"));
+    for expected in [
+        "gen_ai.input.messages",
+        r#"{"role":"system","parts":[{"type":"text","content":"You are a weather agent. Escalate to [REDACTED]."}]}"#,
+        r#"{"type":"tool_call","id":"call_mock_1","name":"get_weather","arguments":{"city":"Paris"}}"#,
+        r#""finish_reason":"tool_call""#,
+        r#"{"type":"tool_call_response","id":"call_mock_1","response":"18 C, sunny"}"#,
+        r#"{"type":"text","content":"The tool says: 18 C, sunny"}"#,
+        "gen_ai.response.tool_calls = 1",
+        r#"gen_ai_response_tool_calls_total{gen_ai_tool_name="get_weather",gen_ai_request_model="llama3.2:1b"} 1"#,
+    ] {
+        assert!(
+            scene.contains(expected),
+            "the scene lacks {expected}:\n{scene}"
+        );
+    }
+    assert!(!stdout.contains("ops@example.com"), "{stdout}");
+}
