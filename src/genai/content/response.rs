@@ -576,6 +576,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_long_ollama_stream_is_charged_for_its_text_not_its_repeated_role() {
+        let body: String = (0..3000)
+            .map(|i| format!("{{\"model\":\"m\",\"message\":{{\"role\":\"assistant\",\"content\":\"{}\"}},\"done\":false}}\n", i % 10))
+            .chain([r#"{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}"#.to_owned()])
+            .collect();
+        let usage = tap(
+            "application/x-ndjson",
+            body.as_bytes(),
+            &[],
+            Some(capture(16384)),
+        );
+        let rendered = usage.output.unwrap();
+        assert!(!rendered.truncated);
+        let text: String = (0..3000)
+            .map(|i| char::from(b'0' + (i % 10) as u8))
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&rendered.messages.unwrap()).unwrap(),
+            json!([{"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}])
+        );
+    }
+
     /// A secret split across two SSE events and any frames.
     fn leaky_stream(secret: &str, at: usize) -> Vec<u8> {
         let text = format!("Here it is: {secret} and more words after it.");

@@ -110,15 +110,34 @@ impl Transcript {
 
     /// Sets a short field of message `m` (role, finish reason, tool call id).
     pub fn set(&mut self, m: usize, field: MessageField, value: &[u8]) {
-        if !self.charge(value.len()) {
+        let Some(old) = self.message_slot(m, field).map(|s| s.len()) else {
+            return;
+        };
+        self.replace(|t| t.message_slot(m, field), old, value);
+    }
+
+    fn message_slot(&mut self, m: usize, field: MessageField) -> Option<&mut Vec<u8>> {
+        let message = self.messages.get_mut(m)?;
+        Some(match field {
+            MessageField::Role => &mut message.role,
+            MessageField::FinishReason => &mut message.finish_reason,
+            MessageField::ToolCallId => &mut message.tool_call_id,
+        })
+    }
+
+    /// Replaces a short field whose value is `old` bytes long, charging
+    /// only growth: Ollama repeats the role on every streamed line.
+    fn replace(
+        &mut self,
+        slot: impl FnOnce(&mut Self) -> Option<&mut Vec<u8>>,
+        old: usize,
+        value: &[u8],
+    ) {
+        if value.len() > old && !self.charge(value.len() - old) {
             return;
         }
-        if let Some(message) = self.messages.get_mut(m) {
-            let slot = match field {
-                MessageField::Role => &mut message.role,
-                MessageField::FinishReason => &mut message.finish_reason,
-                MessageField::ToolCallId => &mut message.tool_call_id,
-            };
+        self.held -= old.saturating_sub(value.len());
+        if let Some(slot) = slot(self) {
             slot.clear();
             slot.extend_from_slice(value);
         }
@@ -176,13 +195,10 @@ impl Transcript {
 
     /// Sets a tool call's id or name.
     pub fn set_call(&mut self, at: PartRef, field: CallField, value: &[u8]) {
-        if !self.charge(value.len()) {
+        let Some(old) = self.field_mut(at, Some(field)).map(|s| s.len()) else {
             return;
-        }
-        if let Some(slot) = self.field_mut(at, Some(field)) {
-            slot.clear();
-            slot.extend_from_slice(value);
-        }
+        };
+        self.replace(|t| t.field_mut(at, Some(field)), old, value);
     }
 
     fn parts_mut(&mut self, message: Option<usize>) -> Option<&mut Vec<Part>> {
