@@ -14,7 +14,7 @@ mod transcript;
 
 use std::sync::Arc;
 
-pub use redact::ContentRedactor;
+pub use redact::{ContentRedactor, REDACTED};
 pub(crate) use request::RequestContent;
 pub(crate) use response::ResponseContent;
 pub use transcript::Rendered;

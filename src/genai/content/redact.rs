@@ -1,7 +1,9 @@
 //! Redaction of captured GenAI content, before it goes anywhere: the values
-//! of secret-looking keys (`sentry.redact_keys`, matched as everywhere else,
-//! see [`crate::redact`]) inside JSON, and every match of
-//! `[genai] redact_patterns`, become `[REDACTED]`.
+//! of secret-looking keys (`sentry.redact_keys`, matched as `crate::redact`
+//! matches them everywhere else: a case-insensitive substring) inside JSON,
+//! and every match of `[genai] redact_patterns`, become `[REDACTED]`.
+//! (`genai` sits below `redact.rs`, so the rule is restated here; a test
+//! there checks both agree.)
 //!
 //! Keys are matched in parsed JSON (tool arguments and answers), and also in
 //! JSON-looking text (`"api_key": "…"` inside a message, or arguments cut
@@ -13,11 +15,14 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::redact::{Redactor, REDACTED};
+
+/// What a redacted value becomes, as in every other signal.
+pub const REDACTED: &str = "[REDACTED]";
 
 #[derive(Debug)]
 pub struct ContentRedactor {
-    keys: Redactor,
+    /// Lower-case `sentry.redact_keys`.
+    keys: Vec<String>,
     /// `"<key containing a redact_keys entry>": <value>` in text.
     key_values: Option<Regex>,
     patterns: Vec<Regex>,
@@ -37,23 +42,30 @@ impl ContentRedactor {
             .redact_keys
             .iter()
             .filter(|k| !k.is_empty())
-            .map(|k| regex::escape(k))
+            .map(|k| k.to_ascii_lowercase())
             .collect();
         // A quoted key containing an entry, then its value: a string (maybe
         // cut before its closing quote) or anything up to a delimiter.
+        let alternatives: Vec<String> = keys.iter().map(|k| regex::escape(k)).collect();
         let key_values = (!keys.is_empty())
             .then(|| {
                 Regex::new(&format!(
                     r#"(?i)("[^"\\]*(?:{})[^"\\]*"\s*:\s*)(?:"(?:[^"\\]|\\.)*"?|[^\s,}}\]]+)"#,
-                    keys.join("|")
+                    alternatives.join("|")
                 ))
             })
             .transpose()?;
         Ok(Self {
-            keys: Redactor::new(&config.sentry),
+            keys,
             key_values,
             patterns,
         })
+    }
+
+    /// A key whose value is a secret: it contains a `redact_keys` entry.
+    pub fn is_secret_key(&self, key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        self.keys.iter().any(|k| key.contains(k.as_str()))
     }
 
     /// Text with secret key values and pattern matches replaced.
@@ -78,7 +90,7 @@ impl ContentRedactor {
         match value {
             Value::Object(map) => {
                 for (key, v) in map.iter_mut() {
-                    if self.keys.is_secret_key(key) {
+                    if self.is_secret_key(key) {
                         *v = REDACTED.into();
                     } else {
                         self.value(v);

@@ -150,10 +150,11 @@ impl Visitor for RequestContent {
     }
 
     fn stream_string(&self) -> bool {
-        matches!(
-            self.slot(),
-            Field::System | Field::Prompt | Field::Content | Field::PartText | Field::Arguments
-        )
+        !self.transcript.is_full()
+            && matches!(
+                self.slot(),
+                Field::System | Field::Prompt | Field::Content | Field::PartText | Field::Arguments
+            )
     }
 
     fn string_piece(&mut self, piece: &[u8]) {

@@ -324,7 +324,7 @@ impl Visitor for ResponseContent {
     }
 
     fn stream_string(&self) -> bool {
-        self.transcript.is_some()
+        self.transcript.as_ref().is_some_and(|t| !t.is_full())
             && matches!(self.slot(), Field::Text | Field::Content | Field::Arguments)
     }
 
