@@ -17,6 +17,7 @@ mod request_scan;
 mod response_tap;
 mod routes;
 mod tee;
+mod tool_calls;
 
 pub use content::{CaptureConfig, Rendered, ToolCalls};
 pub use request_scan::{RequestInfo, RequestScanner};

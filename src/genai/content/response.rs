@@ -1,5 +1,6 @@
-//! Reads a GenAI response's tool calls, always, and its content when
-//! capture is on, from each JSON document the response tap scans: Ollama's
+//! Reads a GenAI response's content when capture is on (tool calls are
+//! counted by the usage visitor, see `genai::tool_calls`), from each JSON
+//! document the response tap scans: Ollama's
 //! `message` / `response` / `done_reason`, OpenAI's `choices[]` with their
 //! `message`, streamed `delta` or `text`, and `finish_reason`.
 //!
@@ -10,12 +11,11 @@
 //! stream cut mid-line keeps the text it carried.
 
 use super::transcript::{CallField, MessageField, Part, PartRef, Transcript};
-use super::ToolCalls;
 use crate::genai::json_scan::{Scalar, Visitor};
 
 /// Deepest container followed: choices → choice → delta → tool_calls → call → function.
 const TRACKED: usize = 7;
-/// Tool calls told apart (and named); more are counted, not named.
+/// Tool calls told apart; the parts of more are not captured.
 const MAX_CALLS: usize = 64;
 /// Choices captured as separate messages.
 const MAX_CHOICES: usize = 16;
@@ -59,7 +59,6 @@ struct Call {
     /// `(choice, index)` of a streamed call, whose later deltas continue it.
     key: Option<(u64, u64)>,
     part: Option<PartRef>,
-    name: Option<String>,
 }
 
 /// The tool call element being read.
@@ -75,8 +74,7 @@ struct Element {
 
 #[derive(Debug)]
 pub(crate) struct ResponseContent {
-    /// `None`: capture off, tool calls only.
-    transcript: Option<Transcript>,
+    transcript: Transcript,
     nodes: [Node; TRACKED],
     depth: usize,
     key: Field,
@@ -89,7 +87,6 @@ pub(crate) struct ResponseContent {
     /// Output message of each choice index.
     choices: Vec<(u64, usize)>,
     calls: Vec<Call>,
-    count: u64,
     target: Option<PartRef>,
     /// Where the arguments object being recorded goes (the scan reports
     /// its inner keys and values too, so `target` cannot say).
@@ -97,10 +94,10 @@ pub(crate) struct ResponseContent {
 }
 
 impl ResponseContent {
-    /// `cap`: capture content in that many bytes; `None`: tool calls only.
-    pub fn new(cap: Option<usize>) -> Self {
+    /// Captures in at most `cap` bytes.
+    pub fn new(cap: usize) -> Self {
         Self {
-            transcript: cap.map(Transcript::new),
+            transcript: Transcript::new(cap),
             nodes: [Node::Ignored; TRACKED],
             depth: 0,
             key: Field::Other,
@@ -111,14 +108,13 @@ impl ResponseContent {
             element_position: 0,
             choices: Vec::new(),
             calls: Vec::new(),
-            count: 0,
             target: None,
             raw_target: None,
         }
     }
 
-    pub fn transcript(&self) -> Option<&Transcript> {
-        self.transcript.as_ref()
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
     }
 
     /// The next JSON document (NDJSON line, SSE event) starts from the top.
@@ -129,28 +125,9 @@ impl ResponseContent {
         self.target = None;
     }
 
-    pub fn tool_calls(&self) -> ToolCalls {
-        let mut names: Vec<(String, u64)> = Vec::new();
-        for name in self.calls.iter().filter_map(|c| c.name.as_deref()) {
-            match names.iter_mut().find(|(n, _)| n == name) {
-                Some((_, n)) => *n += 1,
-                None => names.push((name.to_owned(), 1)),
-            }
-        }
-        ToolCalls {
-            count: self.count,
-            names,
-        }
-    }
-
     /// Heap bytes held besides the transcript's text.
     pub fn heap_bytes(&self) -> usize {
         self.calls.capacity() * std::mem::size_of::<Call>()
-            + self
-                .calls
-                .iter()
-                .map(|c| c.name.as_ref().map_or(0, String::capacity))
-                .sum::<usize>()
             + self.choices.capacity() * std::mem::size_of::<(u64, usize)>()
     }
 
@@ -192,13 +169,13 @@ impl ResponseContent {
         if self.choices.len() >= MAX_CHOICES {
             return None;
         }
-        let m = self.transcript.as_mut()?.message(b"assistant")?;
+        let m = self.transcript.message(b"assistant")?;
         self.choices.push((choice, m));
         Some(m)
     }
 
     /// The call the element being read is: a streamed call's later delta
-    /// continues it, anything else is a new call (counted here).
+    /// continues it, anything else is a new call.
     fn call(&mut self) -> Option<usize> {
         if let Some(call) = self.element.call {
             return (call != usize::MAX).then_some(call);
@@ -211,27 +188,19 @@ impl ResponseContent {
             self.element.call = Some(i);
             return Some(i);
         }
-        self.count += 1;
         if self.calls.len() >= MAX_CALLS {
             self.element.call = Some(usize::MAX);
             return None;
         }
-        let part = match self.message() {
-            Some(m) => self.transcript.as_mut().and_then(|t| {
-                let call = Part::ToolCall {
-                    id: Vec::new(),
-                    name: Vec::new(),
-                    arguments: Vec::new(),
-                };
-                t.part(Some(m), call)
-            }),
-            None => None,
-        };
-        self.calls.push(Call {
-            key,
-            part,
-            name: None,
+        let part = self.message().and_then(|m| {
+            let call = Part::ToolCall {
+                id: Vec::new(),
+                name: Vec::new(),
+                arguments: Vec::new(),
+            };
+            self.transcript.part(Some(m), call)
         });
+        self.calls.push(Call { key, part });
         self.element.call = Some(self.calls.len() - 1);
         self.element.call
     }
@@ -242,7 +211,7 @@ impl ResponseContent {
             self.target = match self.slot() {
                 Field::Text | Field::Content => {
                     let m = self.message()?;
-                    let t = self.transcript.as_mut()?;
+                    let t = &mut self.transcript;
                     t.last_text(Some(m))
                         .or_else(|| t.part(Some(m), Part::Text(Vec::new())))
                 }
@@ -257,17 +226,14 @@ impl ResponseContent {
     }
 
     fn append(&mut self, bytes: &[u8]) {
-        if let (Some(at), Some(t)) = (self.open_target(), self.transcript.as_mut()) {
-            t.append(at, bytes);
+        if let Some(at) = self.open_target() {
+            self.transcript.append(at, bytes);
         }
     }
 
     fn set_message(&mut self, field: MessageField, value: &str) {
-        if self.transcript.is_none() {
-            return;
-        }
-        if let (Some(m), Some(t)) = (self.message(), self.transcript.as_mut()) {
-            t.set(m, field, value.as_bytes());
+        if let Some(m) = self.message() {
+            self.transcript.set(m, field, value.as_bytes());
         }
     }
 
@@ -275,12 +241,8 @@ impl ResponseContent {
         let Some(call) = self.call() else {
             return;
         };
-        let call = &mut self.calls[call];
-        if field == CallField::Name && call.name.is_none() {
-            call.name = Some(value.to_owned());
-        }
-        if let (Some(at), Some(t)) = (call.part, self.transcript.as_mut()) {
-            t.set_call(at, field, value.as_bytes());
+        if let Some(at) = self.calls[call].part {
+            self.transcript.set_call(at, field, value.as_bytes());
         }
     }
 }
@@ -314,17 +276,14 @@ impl Visitor for ResponseContent {
     }
 
     fn keep_string(&self) -> bool {
-        match self.slot() {
-            Field::Name => true,
-            Field::DoneReason | Field::FinishReason | Field::Role | Field::CallId => {
-                self.transcript.is_some()
-            }
-            _ => false,
-        }
+        matches!(
+            self.slot(),
+            Field::Name | Field::DoneReason | Field::FinishReason | Field::Role | Field::CallId
+        )
     }
 
     fn stream_string(&self) -> bool {
-        self.transcript.as_ref().is_some_and(|t| !t.is_full())
+        !self.transcript.is_full()
             && matches!(self.slot(), Field::Text | Field::Content | Field::Arguments)
     }
 
@@ -333,12 +292,12 @@ impl Visitor for ResponseContent {
     }
 
     fn record_raw(&self, first: u8) -> bool {
-        self.transcript.is_some() && self.slot() == Field::Arguments && matches!(first, b'{' | b'[')
+        self.slot() == Field::Arguments && matches!(first, b'{' | b'[')
     }
 
     fn raw(&mut self, bytes: &[u8]) {
-        if let (Some(at), Some(t)) = (self.raw_target, self.transcript.as_mut()) {
-            t.append(at, bytes);
+        if let Some(at) = self.raw_target {
+            self.transcript.append(at, bytes);
         }
     }
 
