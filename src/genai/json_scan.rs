@@ -33,6 +33,9 @@ pub(crate) enum Scalar<'a> {
 }
 
 pub(crate) trait Visitor {
+    /// The visitor may stream strings or record raw values: without it the
+    /// scanner compiles those paths out (the usage tap costs what it did).
+    const CAPTURES: bool = false;
     /// A key of the innermost object; `None` when longer than [`MAX_KEY`],
     /// which is never a key anyone looks for.
     fn key(&mut self, key: Option<&[u8]>);
@@ -200,7 +203,7 @@ impl JsonScanner {
                 return;
             }
             let used = self.step(bytes, visitor);
-            if self.raw.is_some() {
+            if V::CAPTURES && self.raw.is_some() {
                 visitor.raw(&bytes[..used]);
                 if std::mem::take(&mut self.raw_done) {
                     self.raw = None;
@@ -231,7 +234,9 @@ impl JsonScanner {
     }
 
     fn after_value<V: Visitor>(&mut self, visitor: &V) {
-        self.raw_done |= self.raw == Some(self.depth);
+        if V::CAPTURES {
+            self.raw_done |= self.raw == Some(self.depth);
+        }
         self.state = if visitor.satisfied() {
             State::Stopped
         } else if self.depth == 0 {
@@ -315,7 +320,7 @@ impl JsonScanner {
     }
 
     fn value_start<V: Visitor>(&mut self, b: u8, visitor: &mut V) {
-        if self.raw.is_none() && visitor.record_raw(b) {
+        if V::CAPTURES && self.raw.is_none() && visitor.record_raw(b) {
             self.raw = Some(self.depth);
         }
         let recorded = self.raw.is_some();
@@ -408,6 +413,7 @@ impl JsonScanner {
         else {
             unreachable!()
         };
+        let stream = V::CAPTURES && stream;
         let limit = if key { MAX_KEY } else { MAX_STRING };
         let mut used = 0;
         let closed = loop {
@@ -425,7 +431,7 @@ impl JsonScanner {
                         self.state = State::Invalid;
                         return bytes.len();
                     }
-                    if !keep && (!plain.is_empty() || rest.get(plain.len()) == Some(&b'"')) {
+                    if stream && (!plain.is_empty() || rest.get(plain.len()) == Some(&b'"')) {
                         lone_surrogate(&mut high, visitor);
                     }
                     empty &= plain.is_empty();
@@ -475,7 +481,7 @@ impl JsonScanner {
                         self.state = State::Invalid;
                         return bytes.len();
                     }
-                    if !keep {
+                    if stream {
                         lone_surrogate(&mut high, visitor);
                     }
                     if keep && !overflow {
@@ -805,6 +811,8 @@ mod tests {
     }
 
     impl Visitor for Pieces {
+        const CAPTURES: bool = true;
+
         fn key(&mut self, _key: Option<&[u8]>) {}
         fn keep_string(&self) -> bool {
             false

@@ -7,6 +7,8 @@ use super::json_scan::{Scalar, Visitor};
 pub(crate) struct Tee<'a, A, B>(pub &'a mut A, pub &'a mut B);
 
 impl<A: Visitor, B: Visitor> Visitor for Tee<'_, A, B> {
+    const CAPTURES: bool = B::CAPTURES;
+
     fn key(&mut self, key: Option<&[u8]>) {
         self.0.key(key);
         self.1.key(key);

@@ -120,6 +120,8 @@ impl RequestContent {
 }
 
 impl Visitor for RequestContent {
+    const CAPTURES: bool = true;
+
     fn key(&mut self, key: Option<&[u8]>) {
         let Some(key) = key else {
             self.key = Field::Other;

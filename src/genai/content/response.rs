@@ -248,6 +248,8 @@ impl ResponseContent {
 }
 
 impl Visitor for ResponseContent {
+    const CAPTURES: bool = true;
+
     fn key(&mut self, key: Option<&[u8]>) {
         let Some(key) = key else {
             self.key = Field::Other;
