@@ -19,7 +19,8 @@ mod routes;
 mod tee;
 mod tool_calls;
 
-pub use content::{CaptureConfig, Rendered, ToolCalls};
+pub use content::{CaptureConfig, Rendered};
 pub use request_scan::{RequestInfo, RequestScanner};
 pub use response_tap::{GenAiUsage, ResponseTap};
 pub use routes::{GenAiRoute, Operation, Provider};
+pub use tool_calls::ToolCalls;

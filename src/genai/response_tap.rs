@@ -12,10 +12,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::content::{CaptureConfig, Rendered, ResponseContent, ToolCalls};
+use super::content::{CaptureConfig, Rendered, ResponseContent};
 use super::json_scan::{JsonScanner, Outcome, Scalar, Visitor};
 use super::tee::Tee;
-use super::tool_calls::{CallCounter, StagedCalls};
+use super::tool_calls::{CallCounter, StagedCalls, ToolCalls};
 
 /// Distinct finish reasons kept (a response has one per choice).
 const MAX_REASONS: usize = 8;

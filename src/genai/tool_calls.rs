@@ -3,10 +3,17 @@
 //! once the document proves valid. A streamed call arrives as several
 //! `delta` elements with the same `index` in the same choice: one call.
 
-use super::content::ToolCalls;
-
 /// Calls told apart per response (and named); more are counted, not named.
 const MAX_CALLS: usize = 64;
+
+/// The tool calls a response asked for: how many, and how many by name
+/// (calls past the first 64 of a response, or without a name, are counted
+/// only in `count`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCalls {
+    pub count: u64,
+    pub names: Vec<(String, u64)>,
+}
 
 /// One `tool_calls` element as read.
 #[derive(Debug, Clone, Default)]

@@ -1,11 +1,9 @@
-//! Opt-in capture of GenAI content (`[genai] capture_content`) and the tool
-//! calls of every response.
+//! Opt-in capture of GenAI content (`[genai] capture_content`).
 //!
 //! Content is read by the same incremental scan as usage, never from a
-//! buffered body: each direction's [`Transcript`] holds at most
+//! buffered body: each direction's `Transcript` holds at most
 //! `max_content_bytes`, is redacted ([`ContentRedactor`]) and rendered as
-//! the GenAI conventions' JSON once, when its body ends. Tool calls are
-//! counted and named whether or not content is captured.
+//! the GenAI conventions' JSON once, when its body ends.
 
 mod redact;
 mod request;
@@ -41,13 +39,4 @@ impl CaptureConfig {
             redactor: ContentRedactor::new(config)?,
         })))
     }
-}
-
-/// The tool calls a response asked for: how many, and how many by name
-/// (calls past the first 64 of a response, or without a name, are counted
-/// only in `count`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToolCalls {
-    pub count: u64,
-    pub names: Vec<(String, u64)>,
 }

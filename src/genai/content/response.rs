@@ -560,6 +560,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_long_answer_is_cut_to_the_cap_and_marked() {
+        let words: Vec<String> = (0..200).map(|i| format!("word{i} ")).collect();
+        let body: String = words
+            .iter()
+            .map(|w| {
+                format!(
+                    "data: {}\n\n",
+                    json!({"choices": [{"index": 0, "delta": {"content": w}}]})
+                )
+            })
+            .chain([
+                "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                    .to_owned(),
+            ])
+            .collect();
+        let rendered = tap(
+            "text/event-stream",
+            body.as_bytes(),
+            &[],
+            Some(capture(256)),
+        )
+        .output
+        .unwrap();
+        let json = rendered.messages.unwrap();
+        assert!(rendered.truncated);
+        assert!(json.len() <= 256, "{}", json.len());
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let text = v[0]["parts"][0]["content"].as_str().unwrap();
+        assert!(
+            words.concat().starts_with(text) && text.len() > 100,
+            "{text}"
+        );
+        assert_eq!(
+            v[0]["finish_reason"], "stop",
+            "what follows the cut still counts"
+        );
+    }
+
     /// A secret split across two SSE events and any frames.
     fn leaky_stream(secret: &str, at: usize) -> Vec<u8> {
         let text = format!("Here it is: {secret} and more words after it.");

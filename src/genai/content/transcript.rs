@@ -109,7 +109,17 @@ impl Transcript {
     }
 
     /// Sets a short field of message `m` (role, finish reason, tool call id).
+    /// A finish reason is kept even past the cap, uncharged: it comes last,
+    /// says how the answer ended however much of it was kept, and is short
+    /// (the scan keeps at most 256 bytes, once per message).
     pub fn set(&mut self, m: usize, field: MessageField, value: &[u8]) {
+        if field == MessageField::FinishReason {
+            if let Some(slot) = self.message_slot(m, field) {
+                slot.clear();
+                slot.extend_from_slice(value);
+            }
+            return;
+        }
         let Some(old) = self.message_slot(m, field).map(|s| s.len()) else {
             return;
         };
