@@ -84,6 +84,9 @@ impl StagedCalls {
 pub(crate) struct CallCounter {
     /// `(choice, index)` of each streamed call, and whether it was named.
     streamed: Vec<((u64, u64), bool)>,
+    /// The last streamed call, told apart even past `MAX_CALLS`: servers
+    /// stream calls one after the other.
+    last: Option<(u64, u64)>,
     count: u64,
     names: Vec<(String, u64)>,
 }
@@ -95,12 +98,16 @@ impl CallCounter {
             let named = e.name.is_some();
             if e.delta {
                 let key = (e.choice, e.index);
+                let last = self.last.replace(key);
                 // A later fragment names the call only if none did.
                 if let Some(i) = self.streamed.iter().position(|(k, _)| *k == key) {
                     if named && !self.streamed[i].1 {
                         self.streamed[i].1 = true;
                         self.name(e.name.as_deref());
                     }
+                    continue;
+                }
+                if last == Some(key) {
                     continue;
                 }
                 if self.streamed.len() < MAX_CALLS {

@@ -599,6 +599,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_long_streamed_answer_with_tool_calls_holds_the_cap_not_the_body() {
+        let cap = 16384;
+        let mut tap = ResponseTap::new(Some("text/event-stream"), true, Some(capture(cap as u64)));
+        let mut most = 0;
+        let mut total = 0;
+        for i in 0..100_000u64 {
+            let delta = match i % 1000 {
+                0 => {
+                    json!({"tool_calls": [{"index": i / 1000, "id": format!("c{i}"), "function": {"name": "f", "arguments": ""}}]})
+                }
+                1..=9 => {
+                    json!({"tool_calls": [{"index": i / 1000, "function": {"arguments": "{\"k\": 1} "}}]})
+                }
+                _ => json!({"content": format!("token{i} ")}),
+            };
+            let event = format!(
+                "data: {}\n\n",
+                json!({"choices": [{"index": 0, "delta": delta}]})
+            );
+            total += event.len();
+            tap.feed(event.as_bytes());
+            most = most.max(tap.state_bytes());
+        }
+        assert!(total > 6 << 20, "{total}");
+        assert!(
+            most <= cap + (32 << 10),
+            "{most} bytes of state for a {total}-byte body"
+        );
+        let usage = tap.finish();
+        assert_eq!(usage.tool_calls.count, 100);
+        assert!(usage.output.unwrap().truncated);
+    }
+
     /// A secret split across two SSE events and any frames.
     fn leaky_stream(secret: &str, at: usize) -> Vec<u8> {
         let text = format!("Here it is: {secret} and more words after it.");
