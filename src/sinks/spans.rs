@@ -42,7 +42,7 @@ mod genai_keys {
     pub const RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
     pub const FIRST_TOKEN_EVENT: &str = "gen_ai.first_token";
     /// The conventions define no count of the tool calls a response asks
-    /// for; this is the name the sidecar's users asked for.
+    /// for: this one sits beside `gen_ai.response.finish_reasons`.
     pub const RESPONSE_TOOL_CALLS: &str = "gen_ai.response.tool_calls";
     pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
     pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
