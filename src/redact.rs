@@ -215,6 +215,27 @@ mod tests {
         assert!(matches!(without_userinfo("plain value"), Cow::Borrowed(_)));
     }
 
+    /// GenAI content is redacted below this module, by the same rule.
+    #[test]
+    fn genai_content_redaction_agrees() {
+        let config = crate::config::Config::default();
+        let content = crate::genai::content::ContentRedactor::new(&config).unwrap();
+        assert_eq!(crate::genai::content::REDACTED, REDACTED);
+        for key in [
+            "X-Client-Secret",
+            "API_KEY",
+            "content-type",
+            "passwd",
+            "MyPassword",
+        ] {
+            assert_eq!(
+                content.is_secret_key(key),
+                redactor().is_secret_key(key),
+                "{key}"
+            );
+        }
+    }
+
     #[test]
     fn headers_and_keys() {
         let r = redactor();

@@ -14,6 +14,7 @@ use opentelemetry_sdk::trace::Sampler;
 use crate::config::{Config, Sampler as SamplerName};
 use crate::context::{Propagators, RouteTable};
 use crate::exchange::{OutcomeSampler, Recording};
+use crate::genai::CaptureConfig;
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::sinks::{AccessLog, MetricsSink, SentrySink, Sinks, SpanSink};
@@ -36,6 +37,8 @@ pub struct Settings {
     /// Add the W3C `server-timing: trace;desc=…` metric to every response.
     pub server_timing: bool,
     pub genai_enabled: bool,
+    /// `[genai] capture_content`: what capture needs; `None` when off.
+    pub genai_capture: Option<Arc<CaptureConfig>>,
     /// Sentry events describe the request's headers: keep them when Sentry is on.
     pub keep_headers: bool,
     pub response_timeout: Duration,
@@ -111,6 +114,8 @@ impl Settings {
             propagators: Propagators::new(&config.tracing.propagators),
             server_timing: config.tracing.server_timing,
             genai_enabled: config.genai.enabled,
+            genai_capture: CaptureConfig::from_config(config)
+                .expect("validation compiled every [genai] redact pattern"),
             keep_headers: sentry.is_some(),
             response_timeout: config.upstream.response_timeout,
             idle_timeout: config.upstream.idle_timeout,

@@ -1,6 +1,7 @@
 //! The request body on its way upstream: counted, cut off at
 //! `max_request_body` so an oversized upload is refused without being
-//! buffered, and on GenAI routes scanned for `model` and `stream`.
+//! buffered, and on GenAI routes scanned for `model` and `stream` (and its
+//! messages, when content is captured).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use hyper::body::Incoming;
 
 use crate::error::RequestBodyError;
 use crate::exchange::RequestStats;
-use crate::genai::RequestScanner;
+use crate::genai::{CaptureConfig, RequestScanner};
 
 /// A client request body forwarded upstream.
 #[derive(Debug)]
@@ -21,7 +22,8 @@ pub struct RequestBody<B = Incoming> {
     inner: Option<B>,
     limit: Option<u64>,
     stats: Arc<RequestStats>,
-    /// Reads `model` and `stream` on GenAI routes; dropped once it knows both.
+    /// Reads `model` and `stream` on GenAI routes, and the messages when
+    /// capturing; dropped once it knows all it can.
     scanner: Option<Box<RequestScanner>>,
 }
 
@@ -45,10 +47,23 @@ impl<B> RequestBody<B> {
         }
     }
 
-    /// Also scan the body for a GenAI request's `model` and `stream`.
-    pub fn scanning(mut self) -> Self {
-        self.scanner = Some(Box::default());
+    /// Also scan the body for a GenAI request's `model` and `stream`, and
+    /// with `capture` its content.
+    pub fn scanning(mut self, capture: Option<Arc<CaptureConfig>>) -> Self {
+        self.scanner = Some(Box::new(match capture {
+            Some(capture) => RequestScanner::capturing(capture),
+            None => RequestScanner::default(),
+        }));
         self
+    }
+
+    /// The scan is over: its captured content goes to the exchange.
+    fn finish_scan(&mut self) {
+        if let Some(scanner) = self.scanner.take() {
+            if let Some(input) = scanner.render_content() {
+                self.stats.set_input(input);
+            }
+        }
     }
 
     fn count(&self, data: &[u8]) -> Result<(), RequestBodyError> {
@@ -73,7 +88,7 @@ impl<B> RequestBody<B> {
             self.stats.set_genai(scanner.info().clone());
         }
         if scanner.is_done() {
-            self.scanner = None;
+            self.finish_scan();
         }
     }
 }
@@ -94,12 +109,17 @@ where
         };
         let frame = ready!(Pin::new(inner).poll_frame(cx));
         let Some(frame) = frame else {
+            self.finish_scan();
             return Poll::Ready(None);
         };
         let frame = frame.map_err(RequestBodyError::Client)?;
         if let Some(data) = frame.data_ref() {
             self.count(data)?;
             self.scan(data);
+        }
+        // hyper may not poll again once the body says it has ended.
+        if self.is_end_stream() {
+            self.finish_scan();
         }
         Poll::Ready(Some(Ok(frame)))
     }
@@ -112,5 +132,12 @@ where
         self.inner
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl<B> Drop for RequestBody<B> {
+    /// A body cut short still hands over what it captured.
+    fn drop(&mut self) {
+        self.finish_scan();
     }
 }

@@ -73,3 +73,14 @@ pub const DEFAULT_REDACT_HEADERS: &[&str] = &[
 pub const DEFAULT_SENTRY_QUEUE: usize = 256;
 
 pub const DEFAULT_REDACT_KEYS: &[&str] = &["password", "token", "secret", "api_key"];
+
+/// Per direction: a few turns of a chat, well under the 64 KiB many trace
+/// backends allow an attribute value.
+pub const DEFAULT_MAX_CONTENT_BYTES: ByteSize = ByteSize(16 * 1024);
+/// Bearer tokens, `sk-…` API keys (OpenAI, Anthropic and the many servers
+/// that copy their format) and e-mail addresses.
+pub const DEFAULT_REDACT_PATTERNS: &[&str] = &[
+    r"(?i)\bbearer\s+[a-z0-9._~+/=-]+",
+    r"\bsk-[A-Za-z0-9_-]{16,}",
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+];

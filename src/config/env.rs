@@ -50,6 +50,16 @@ pub fn apply_overrides(
     {
         config.tracing.enabled = false;
     }
+    if env
+        .get_if(
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+            "genai.capture_content",
+            captures_content,
+        )
+        .is_some()
+    {
+        config.genai.capture_content = true;
+    }
     if let Some(dsn) = env.get("SENTRY_DSN", "sentry.dsn") {
         config.sentry.dsn = SentryDsn::parse(&dsn).map_err(|e| ("SENTRY_DSN", e))?;
     }
@@ -60,6 +70,14 @@ pub fn apply_overrides(
         config.sentry.release = Some(release);
     }
     Ok(env.into_overrides())
+}
+
+/// `true`, or the OpenTelemetry Python GenAI instrumentations' values that
+/// put content on spans. Anything else leaves the file's setting.
+fn captures_content(value: &str) -> bool {
+    ["true", "span_only", "span_and_event"]
+        .iter()
+        .any(|v| value.trim().eq_ignore_ascii_case(v))
 }
 
 /// The resource attribute that `[service] name` sets.
@@ -75,4 +93,28 @@ fn parse_sampler(name: &str) -> Option<Sampler> {
         "parentbased_traceidratio" => Sampler::ParentbasedTraceidratio,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    #[test]
+    fn the_genai_content_variable_turns_capture_on_never_off() {
+        let capture = |file: &str, value: &str| {
+            let variable = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+            load_str(file, "t.toml", |n| {
+                (n == variable).then(|| value.to_owned())
+            })
+            .unwrap()
+            .genai
+            .capture_content
+        };
+        assert!(!capture("", ""));
+        assert!(capture("", "true"));
+        assert!(capture("", "SPAN_ONLY"));
+        assert!(!capture("", "false"));
+        assert!(!capture("", "EVENT_ONLY"));
+        assert!(capture("[genai]\ncapture_content = true\n", "false"));
+    }
 }

@@ -353,6 +353,9 @@ pub struct SentryConfig {
     pub release: Option<String>,
     /// Events buffered for sending; beyond this they are dropped and counted. Default `256`.
     pub max_queue_size: usize,
+    /// Put the captured GenAI content (`[genai] capture_content`) on events
+    /// too. Default `false`: Sentry gets no prompt or answer.
+    pub include_content: bool,
 }
 
 /// `[genai]`.
@@ -361,6 +364,18 @@ pub struct SentryConfig {
 pub struct GenAiConfig {
     /// Ollama and OpenAI-compatible routes get GenAI telemetry. Default `true`.
     pub enabled: bool,
+    /// Record the prompt, system instructions and answer (text and tool
+    /// calls) on the server span as the GenAI conventions' opt-in
+    /// attributes. Default `false`;
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` turns it on.
+    pub capture_content: bool,
+    /// Most bytes of captured JSON per direction (request, response);
+    /// beyond it the content is cut and the cut marked. Default `16KiB`.
+    pub max_content_bytes: ByteSize,
+    /// Regular expressions whose matches in captured content become
+    /// `[REDACTED]`, after the `sentry.redact_keys` key matching. Default:
+    /// bearer tokens, `sk-…` API keys, e-mail addresses.
+    pub redact_patterns: Vec<String>,
 }
 
 /// `[runtime]`: the Tokio runtime.
@@ -516,12 +531,21 @@ impl Default for SentryConfig {
             environment: None,
             release: None,
             max_queue_size: DEFAULT_SENTRY_QUEUE,
+            include_content: false,
         }
     }
 }
 
 impl Default for GenAiConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            capture_content: false,
+            max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
+            redact_patterns: DEFAULT_REDACT_PATTERNS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
     }
 }

@@ -66,12 +66,37 @@ pub fn validate(config: &Config) -> Result<(), ValidationError> {
             "is empty; remove the key to disable it".into(),
         );
     }
+    validate_genai(config)?;
     validate_routes(config)?;
     validate_outcome_routes(config)?;
     validate_metric_export(config)?;
     validate_otlp(config)?;
     validate_files(config)
 }
+
+/// Content capture needs room for one message, and patterns that compile
+/// (they are compiled again, once, when the settings are built).
+fn validate_genai(config: &Config) -> Result<(), ValidationError> {
+    let max = config.genai.max_content_bytes.0;
+    if !(MIN_CONTENT_BYTES..=MAX_CONTENT_BYTES).contains(&max) {
+        return Err((
+            "genai.max_content_bytes".into(),
+            format!("must be between 256 and 1MiB, got {max}"),
+        ));
+    }
+    for (i, pattern) in config.genai.redact_patterns.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(pattern) {
+            let reason = e.to_string().lines().last().unwrap_or_default().to_owned();
+            return Err((format!("genai.redact_patterns[{i}]"), reason));
+        }
+    }
+    Ok(())
+}
+
+/// Bounds of `genai.max_content_bytes`: one short message, and what one
+/// attribute value can reasonably carry.
+const MIN_CONTENT_BYTES: u64 = 256;
+const MAX_CONTENT_BYTES: u64 = 1 << 20;
 
 fn validate_routes(config: &Config) -> Result<(), ValidationError> {
     for (i, route) in config.metrics.routes.iter().enumerate() {

@@ -65,6 +65,24 @@ impl CapturedSpans {
             .map(|s| s.span_context.trace_id().to_string())
             .collect()
     }
+
+    /// The spans of each trace, traces in start order, server span first.
+    pub fn by_trace(&self) -> Vec<Vec<SpanData>> {
+        let mut spans = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        spans.sort_by_key(|s| (s.start_time, s.span_kind != SpanKind::Server));
+        let mut traces: Vec<Vec<SpanData>> = Vec::new();
+        for span in spans {
+            let trace = span.span_context.trace_id();
+            match traces
+                .iter_mut()
+                .find(|t| t[0].span_context.trace_id() == trace)
+            {
+                Some(t) => t.push(span),
+                None => traces.push(vec![span]),
+            }
+        }
+        traces
+    }
 }
 
 fn summary(span: &SpanData) -> String {

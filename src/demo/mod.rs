@@ -12,6 +12,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
 mod capture;
+mod conversation;
 mod sampling;
 
 use capture::{CapturedLogs, CapturedSpans};
@@ -124,6 +125,8 @@ pub async fn run() -> anyhow::Result<()> {
     {
         println!("{line}");
     }
+
+    conversation::run(&client, &mock).await?;
 
     sidecar.stop().await;
     sampling::show(&client, &mock.url()).await?;

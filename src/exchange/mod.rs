@@ -26,7 +26,7 @@ pub use sampling::OutcomeSampler;
 use crate::context::propagation::Inbound;
 use crate::context::{CorrelationId, ExchangeTrace, Handler};
 use crate::error::ProxyErrorKind;
-use crate::genai::{GenAiRoute, GenAiUsage, RequestInfo};
+use crate::genai::{GenAiRoute, GenAiUsage, Rendered, RequestInfo};
 
 /// Request-side context, built once in the listener's service and carried by
 /// value into the response body. Later layers read it, never re-derive it.
@@ -122,6 +122,9 @@ pub struct GenAiCompletion {
     pub usage: GenAiUsage,
     /// From request start to the first chunk with content.
     pub time_to_first_token: Option<Duration>,
+    /// The request's captured system instructions and messages (the
+    /// answer's are in `usage.output`), when content is captured.
+    pub input: Option<Rendered>,
 }
 
 impl GenAiCompletion {
@@ -134,6 +137,7 @@ impl GenAiCompletion {
             request,
             usage,
             time_to_first_token,
+            input: None,
         }
     }
 

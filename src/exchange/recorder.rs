@@ -193,12 +193,14 @@ impl Recorder {
         let mut completion = completion;
         completion.genai = completion.exchange.genai.map(|route| {
             let request = self.request.as_ref().map(|r| r.genai()).unwrap_or_default();
-            GenAiCompletion::new(
+            let mut genai = GenAiCompletion::new(
                 route,
                 request,
                 usage.unwrap_or_default(),
                 completion.exchange.start,
-            )
+            );
+            genai.input = self.request.as_ref().and_then(|r| r.take_input());
+            genai
         });
         if let Some(sampler) = &self.recording.outcome {
             sampler.settle(&mut completion);

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::genai::RequestInfo;
+use crate::genai::{Rendered, RequestInfo};
 
 /// Shared between the body (writer) and the exchange's recorder (reader).
 #[derive(Debug, Default)]
@@ -13,6 +13,8 @@ pub struct RequestStats {
     too_large: AtomicBool,
     /// `model` and `stream` of a GenAI request, as far as read so far.
     genai: Mutex<RequestInfo>,
+    /// The captured messages, once the body has been read.
+    input: Mutex<Option<Rendered>>,
 }
 
 impl RequestStats {
@@ -39,5 +41,13 @@ impl RequestStats {
 
     pub fn set_genai(&self, info: RequestInfo) {
         *self.genai.lock().unwrap_or_else(|e| e.into_inner()) = info;
+    }
+
+    pub fn take_input(&self) -> Option<Rendered> {
+        self.input.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub fn set_input(&self, input: Rendered) {
+        *self.input.lock().unwrap_or_else(|e| e.into_inner()) = Some(input);
     }
 }

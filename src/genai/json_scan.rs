@@ -33,6 +33,9 @@ pub(crate) enum Scalar<'a> {
 }
 
 pub(crate) trait Visitor {
+    /// The visitor may stream strings or record raw values: without it the
+    /// scanner compiles those paths out (the usage tap costs what it did).
+    const CAPTURES: bool = false;
     /// A key of the innermost object; `None` when longer than [`MAX_KEY`],
     /// which is never a key anyone looks for.
     fn key(&mut self, key: Option<&[u8]>);
@@ -47,6 +50,22 @@ pub(crate) trait Visitor {
     fn satisfied(&self) -> bool {
         false
     }
+    /// A string value that `keep_string` declined starts here: should its
+    /// decoded text be handed over in pieces, whatever its length?
+    fn stream_string(&self) -> bool {
+        false
+    }
+    /// The next decoded bytes of a streamed string (a piece may end inside
+    /// a UTF-8 sequence; the next one continues it).
+    fn string_piece(&mut self, _piece: &[u8]) {}
+    /// A value starting with `first` starts here: should its bytes, as
+    /// written, be handed over until it ends? (Asked outside a recorded
+    /// value only.)
+    fn record_raw(&self, _first: u8) -> bool {
+        false
+    }
+    /// The next bytes of a recorded value, whitespace included.
+    fn raw(&mut self, _bytes: &[u8]) {}
 }
 
 /// How a document ended, as far as the scanner could tell.
@@ -106,6 +125,8 @@ enum State {
         key: bool,
         /// The text goes to `buf` (until it overflows).
         keep: bool,
+        /// The decoded text goes to the visitor in pieces.
+        stream: bool,
         overflow: bool,
         empty: bool,
         escape: Escape,
@@ -136,6 +157,10 @@ pub(crate) struct JsonScanner {
     depth: u8,
     /// The key, or the kept string value, being read.
     buf: Vec<u8>,
+    /// The depth of the value whose bytes go to the visitor as written.
+    raw: Option<u8>,
+    /// That value ended in the step being run.
+    raw_done: bool,
 }
 
 impl Default for JsonScanner {
@@ -145,6 +170,8 @@ impl Default for JsonScanner {
             arrays: 0,
             depth: 0,
             buf: Vec::new(),
+            raw: None,
+            raw_done: false,
         }
     }
 }
@@ -156,6 +183,8 @@ impl JsonScanner {
         self.arrays = 0;
         self.depth = 0;
         self.buf.clear();
+        self.raw = None;
+        self.raw_done = false;
     }
 
     /// Heap bytes this scanner holds (its inline size is its owner's).
@@ -174,6 +203,12 @@ impl JsonScanner {
                 return;
             }
             let used = self.step(bytes, visitor);
+            if V::CAPTURES && self.raw.is_some() {
+                visitor.raw(&bytes[..used]);
+                if std::mem::take(&mut self.raw_done) {
+                    self.raw = None;
+                }
+            }
             bytes = &bytes[used..];
         }
     }
@@ -199,6 +234,9 @@ impl JsonScanner {
     }
 
     fn after_value<V: Visitor>(&mut self, visitor: &V) {
+        if V::CAPTURES {
+            self.raw_done |= self.raw == Some(self.depth);
+        }
         self.state = if visitor.satisfied() {
             State::Stopped
         } else if self.depth == 0 {
@@ -238,7 +276,7 @@ impl JsonScanner {
                 self.value_start(b, visitor);
             }
             State::ObjectFirst | State::ObjectKey => match b {
-                b'"' => self.start_string(true, true),
+                b'"' => self.start_string(true, true, false),
                 b'}' if self.state == State::ObjectFirst => return self.close(visitor),
                 _ => self.state = State::Invalid,
             },
@@ -282,6 +320,10 @@ impl JsonScanner {
     }
 
     fn value_start<V: Visitor>(&mut self, b: u8, visitor: &mut V) {
+        if V::CAPTURES && self.raw.is_none() && visitor.record_raw(b) {
+            self.raw = Some(self.depth);
+        }
+        let recorded = self.raw.is_some();
         self.state = match b {
             b'{' | b'[' => {
                 if self.depth >= MAX_DEPTH {
@@ -305,8 +347,9 @@ impl JsonScanner {
                 }
             }
             b'"' => {
-                let keep = visitor.keep_string();
-                self.start_string(false, keep);
+                let keep = !recorded && visitor.keep_string();
+                let stream = !recorded && !keep && visitor.stream_string();
+                self.start_string(false, keep, stream);
                 return;
             }
             b'-' => State::Number {
@@ -344,11 +387,12 @@ impl JsonScanner {
         1
     }
 
-    fn start_string(&mut self, key: bool, keep: bool) {
+    fn start_string(&mut self, key: bool, keep: bool, stream: bool) {
         self.buf.clear();
         self.state = State::Str {
             key,
             keep,
+            stream,
             overflow: false,
             empty: true,
             escape: Escape::None,
@@ -360,6 +404,7 @@ impl JsonScanner {
         let State::Str {
             key,
             keep,
+            stream,
             mut overflow,
             mut empty,
             mut escape,
@@ -368,6 +413,7 @@ impl JsonScanner {
         else {
             unreachable!()
         };
+        let stream = V::CAPTURES && stream;
         let limit = if key { MAX_KEY } else { MAX_STRING };
         let mut used = 0;
         let closed = loop {
@@ -379,13 +425,21 @@ impl JsonScanner {
                 Escape::None => {
                     let end = memchr::memchr2(b'"', b'\\', rest);
                     let plain = &rest[..end.unwrap_or(rest.len())];
-                    if plain.iter().any(|&b| b < 0x20) || (high.is_some() && !plain.is_empty()) {
+                    if plain.iter().any(|&b| b < 0x20)
+                        || (keep && high.is_some() && !plain.is_empty())
+                    {
                         self.state = State::Invalid;
                         return bytes.len();
+                    }
+                    if stream && (!plain.is_empty() || rest.get(plain.len()) == Some(&b'"')) {
+                        lone_surrogate(&mut high, visitor);
                     }
                     empty &= plain.is_empty();
                     if keep && !overflow {
                         overflow = !push_bounded(&mut self.buf, plain, limit);
+                    }
+                    if stream && !plain.is_empty() {
+                        visitor.string_piece(plain);
                     }
                     let Some(end) = end else {
                         used = bytes.len();
@@ -393,7 +447,7 @@ impl JsonScanner {
                     };
                     used += end + 1;
                     if rest[end] == b'"' {
-                        if high.is_some() {
+                        if keep && high.is_some() {
                             self.state = State::Invalid;
                             return bytes.len();
                         }
@@ -423,12 +477,18 @@ impl JsonScanner {
                         }
                     };
                     escape = Escape::None;
-                    if high.is_some() {
+                    if keep && high.is_some() {
                         self.state = State::Invalid;
                         return bytes.len();
                     }
+                    if stream {
+                        lone_surrogate(&mut high, visitor);
+                    }
                     if keep && !overflow {
                         overflow = !push_bounded(&mut self.buf, &[decoded], limit);
+                    }
+                    if stream {
+                        visitor.string_piece(&[decoded]);
                     }
                 }
                 Escape::Unicode { digits, code } => {
@@ -446,8 +506,8 @@ impl JsonScanner {
                         continue;
                     }
                     escape = Escape::None;
-                    // Only a kept string is decoded, so only it can have a bad surrogate.
-                    if !keep || overflow {
+                    let kept = keep && !overflow;
+                    if !kept && !stream {
                         continue;
                     }
                     let ch = match (high.take(), code) {
@@ -461,13 +521,24 @@ impl JsonScanner {
                         (None, _) => char::from_u32(u32::from(code)),
                         (Some(_), _) => None,
                     };
-                    let Some(ch) = ch else {
-                        self.state = State::Invalid;
-                        return bytes.len();
+                    // Only a kept string can have a bad surrogate: a streamed
+                    // one shows U+FFFD, so streaming never changes validity.
+                    let ch = match ch {
+                        Some(ch) => ch,
+                        None if !kept => char::REPLACEMENT_CHARACTER,
+                        None => {
+                            self.state = State::Invalid;
+                            return bytes.len();
+                        }
                     };
                     let mut utf8 = [0; 4];
-                    overflow =
-                        !push_bounded(&mut self.buf, ch.encode_utf8(&mut utf8).as_bytes(), limit);
+                    let utf8 = ch.encode_utf8(&mut utf8).as_bytes();
+                    if kept {
+                        overflow = !push_bounded(&mut self.buf, utf8, limit);
+                    }
+                    if stream {
+                        visitor.string_piece(utf8);
+                    }
                 }
             }
         };
@@ -475,6 +546,7 @@ impl JsonScanner {
             self.state = State::Str {
                 key,
                 keep,
+                stream,
                 overflow,
                 empty,
                 escape,
@@ -555,6 +627,18 @@ impl JsonScanner {
         }
         self.state = State::Number { at, value };
         used
+    }
+}
+
+/// A streamed string's high surrogate that no low one followed: U+FFFD,
+/// as a lenient decoder shows it (a kept string is invalid instead).
+fn lone_surrogate<V: Visitor>(high: &mut Option<u16>, visitor: &mut V) {
+    if high.take().is_some() {
+        visitor.string_piece(
+            char::REPLACEMENT_CHARACTER
+                .encode_utf8(&mut [0; 4])
+                .as_bytes(),
+        );
     }
 }
 
@@ -717,8 +801,67 @@ mod tests {
         ])
     }
 
+    /// Streams the strings of the top-level array (in pieces) and records
+    /// its objects.
+    #[derive(Default)]
+    struct Pieces {
+        depth: usize,
+        strings: Vec<Vec<u8>>,
+        raw: Vec<Vec<u8>>,
+    }
+
+    impl Visitor for Pieces {
+        const CAPTURES: bool = true;
+
+        fn key(&mut self, _key: Option<&[u8]>) {}
+        fn keep_string(&self) -> bool {
+            false
+        }
+        fn begin(&mut self, _array: bool) {
+            self.depth += 1;
+        }
+        fn end(&mut self) {
+            self.depth -= 1;
+        }
+        fn scalar(&mut self, _value: Scalar<'_>) {}
+        fn stream_string(&self) -> bool {
+            self.depth == 1
+        }
+        fn string_piece(&mut self, piece: &[u8]) {
+            self.strings.push(piece.to_vec());
+        }
+        fn record_raw(&self, first: u8) -> bool {
+            self.depth == 1 && first == b'{'
+        }
+        fn raw(&mut self, bytes: &[u8]) {
+            if self.raw.last().is_none_or(|r| r.ends_with(b"}")) && bytes.first() == Some(&b'{') {
+                self.raw.push(Vec::new());
+            }
+            if let Some(last) = self.raw.last_mut() {
+                last.extend_from_slice(bytes);
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Streamed strings decode like serde, recorded values are their
+        /// text as written, whatever the split.
+        #[test]
+        fn streamed_and_recorded_values_survive_any_split(text in "\\PC{1,40}", cut in any::<usize>()) {
+            let object = r#"{ "a" : [1, "x\"y"], "b": {} }"#;
+            let doc = format!("[{}, {object}]", serde_json::to_string(&text).unwrap());
+            let mut s = JsonScanner::default();
+            let mut p = Pieces::default();
+            let cut = cut % (doc.len() + 1);
+            s.feed(&doc.as_bytes()[..cut], &mut p);
+            s.feed(&doc.as_bytes()[cut..], &mut p);
+            prop_assert_eq!(s.end(&mut p), Outcome::Complete);
+            let decoded: Vec<u8> = p.strings.concat();
+            prop_assert_eq!(String::from_utf8(decoded).unwrap(), text);
+            prop_assert_eq!(p.raw, vec![object.as_bytes().to_vec()]);
+        }
 
         /// Complete exactly when serde_json parses it, whatever the split.
         #[test]

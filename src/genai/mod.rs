@@ -7,12 +7,20 @@
 //! (`json_scan`) reads each frame's bytes as they pass and keeps a few
 //! hundred bytes whatever the body's size. Malformed input makes a tap give
 //! up quietly; the bytes flow on unchanged either way.
+//!
+//! The same scan counts tool calls and, when `[genai] capture_content` is
+//! on, captures the messages in bounded memory (`content`).
 
+pub mod content;
 mod json_scan;
 mod request_scan;
 mod response_tap;
 mod routes;
+mod tee;
+mod tool_calls;
 
+pub use content::{CaptureConfig, Rendered};
 pub use request_scan::{RequestInfo, RequestScanner};
 pub use response_tap::{GenAiUsage, ResponseTap};
 pub use routes::{GenAiRoute, Operation, Provider};
+pub use tool_calls::ToolCalls;

@@ -3,7 +3,11 @@
 //! the keys sit: other values (a 5 MiB prompt, nested messages) are skipped
 //! without being stored, strings with `memchr` (see [`super::json_scan`]).
 
+use std::sync::Arc;
+
+use super::content::{CaptureConfig, Rendered, RequestContent};
 use super::json_scan::{JsonScanner, Scalar, Visitor, MAX_STRING};
+use super::tee::Tee;
 
 /// What the request said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,22 +88,42 @@ impl Visitor for Keys {
 pub struct RequestScanner {
     scanner: JsonScanner,
     keys: Keys,
+    /// The messages, when content is captured.
+    content: Option<(RequestContent, Arc<CaptureConfig>)>,
 }
 
 impl RequestScanner {
+    /// A scanner that also captures the request's content.
+    pub fn capturing(capture: Arc<CaptureConfig>) -> Self {
+        Self {
+            content: Some((RequestContent::new(capture.max_bytes), capture)),
+            ..Self::default()
+        }
+    }
+
     pub fn info(&self) -> &RequestInfo {
         &self.keys.info
     }
 
     pub fn is_done(&self) -> bool {
-        self.keys.satisfied() || self.scanner.is_finished()
+        let captured = self.content.as_ref().is_none_or(|(c, _)| c.satisfied());
+        (self.keys.satisfied() && captured) || self.scanner.is_finished()
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.is_done() {
             return;
         }
-        self.scanner.feed(bytes, &mut self.keys);
+        match &mut self.content {
+            Some((content, _)) => self.scanner.feed(bytes, &mut Tee(&mut self.keys, content)),
+            None => self.scanner.feed(bytes, &mut self.keys),
+        }
+    }
+
+    /// The captured content, redacted and rendered, when capturing.
+    pub fn render_content(&self) -> Option<Rendered> {
+        let (content, capture) = self.content.as_ref()?;
+        Some(content.transcript().render(&capture.redactor, false))
     }
 }
 

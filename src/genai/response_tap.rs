@@ -9,9 +9,13 @@
 //! JSON: a line that turns out malformed halfway contributes nothing, as
 //! when it was parsed whole. The frames themselves are never touched.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::content::{CaptureConfig, Rendered, ResponseContent};
 use super::json_scan::{JsonScanner, Outcome, Scalar, Visitor};
+use super::tee::Tee;
+use super::tool_calls::{CallCounter, StagedCalls, ToolCalls};
 
 /// Distinct finish reasons kept (a response has one per choice).
 const MAX_REASONS: usize = 8;
@@ -25,6 +29,9 @@ pub struct GenAiUsage {
     pub finish_reasons: Vec<String>,
     /// When the first chunk with non-empty content arrived.
     pub first_token_at: Option<Instant>,
+    pub tool_calls: ToolCalls,
+    /// `gen_ai.output.messages`, when content is captured.
+    pub output: Option<Rendered>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +66,20 @@ pub struct ResponseTap {
     event_has_data: bool,
     first_data_at: Option<Instant>,
     usage: GenAiUsage,
+    calls: CallCounter,
+    /// The content, when captured (with its configuration).
+    content: Option<(ResponseContent, Arc<CaptureConfig>)>,
 }
 
 impl ResponseTap {
     /// A tap for a response of `content_type`; `streaming` (what the request
     /// asked for) decides when the content type says nothing useful.
-    pub fn new(content_type: Option<&str>, streaming: bool) -> Self {
+    /// `capture`: also capture the answer's content.
+    pub fn new(
+        content_type: Option<&str>,
+        streaming: bool,
+        capture: Option<Arc<CaptureConfig>>,
+    ) -> Self {
         let media = content_type.map(|c| {
             c.split(';')
                 .next()
@@ -89,6 +104,17 @@ impl ResponseTap {
             event_has_data: false,
             first_data_at: None,
             usage: GenAiUsage::default(),
+            calls: CallCounter::default(),
+            content: capture.map(|c| (ResponseContent::new(c.max_bytes), c)),
+        }
+    }
+
+    /// Runs bytes of the current document through the usage visitor, and
+    /// the content visitor when capturing (off, the scan is what it was).
+    fn scan(&mut self, bytes: &[u8]) {
+        match &mut self.content {
+            Some((content, _)) => self.scanner.feed(bytes, &mut Tee(&mut self.chunk, content)),
+            None => self.scanner.feed(bytes, &mut self.chunk),
         }
     }
 
@@ -98,7 +124,7 @@ impl ResponseTap {
         }
         self.first_data_at.get_or_insert_with(Instant::now);
         match self.framing {
-            Framing::Json => self.scanner.feed(data, &mut self.chunk),
+            Framing::Json => self.scan(data),
             Framing::Ndjson => self.feed_ndjson(data),
             Framing::Sse => self.feed_sse(data),
         }
@@ -118,6 +144,10 @@ impl ResponseTap {
             }
             Framing::Sse => self.end_event(),
         }
+        self.usage.tool_calls = self.calls.tool_calls();
+        if let Some((content, capture)) = &self.content {
+            self.usage.output = Some(content.transcript().render(&capture.redactor, true));
+        }
         self.usage
     }
 
@@ -128,15 +158,20 @@ impl ResponseTap {
             + self.chunk.heap_bytes()
             + string_bytes(self.usage.response_model.iter())
             + vec_bytes(&self.usage.finish_reasons)
+            + self.calls.heap_bytes()
+            + self
+                .content
+                .as_ref()
+                .map_or(0, |(c, _)| c.heap_bytes() + c.transcript().held())
     }
 
     fn feed_ndjson(&mut self, mut data: &[u8]) {
         while let Some(newline) = memchr::memchr(b'\n', data) {
-            self.scanner.feed(&data[..newline], &mut self.chunk);
+            self.scan(&data[..newline]);
             self.end_document();
             data = &data[newline + 1..];
         }
-        self.scanner.feed(data, &mut self.chunk);
+        self.scan(data);
     }
 
     fn feed_sse(&mut self, mut data: &[u8]) {
@@ -160,7 +195,7 @@ impl ResponseTap {
                 (SseLine::DataStart, _) => {
                     // The event's data lines are joined with newlines.
                     if self.event_has_data {
-                        self.scanner.feed(b"\n", &mut self.chunk);
+                        self.scan(b"\n");
                     }
                     self.event_has_data = true;
                     used = usize::from(b == b' ');
@@ -171,7 +206,7 @@ impl ResponseTap {
                     let line = &data[..end.unwrap_or(data.len())];
                     if self.sse_line == SseLine::Data {
                         // A `\r` before the newline is JSON whitespace: no need to strip it.
-                        self.scanner.feed(line, &mut self.chunk);
+                        self.scan(line);
                     }
                     used = end.map_or(data.len(), |end| end + 1);
                     match end {
@@ -198,15 +233,22 @@ impl ResponseTap {
     /// Applies the document just read if it was valid JSON; true when it
     /// carried content. Either way the next document starts afresh.
     fn end_document(&mut self) -> bool {
-        let outcome = self.scanner.end(&mut self.chunk);
+        let outcome = match &mut self.content {
+            Some((content, _)) => self.scanner.end(&mut Tee(&mut self.chunk, content)),
+            None => self.scanner.end(&mut self.chunk),
+        };
         let content = outcome == Outcome::Complete && !self.chunk.invalid && self.commit();
         self.scanner.reset();
         self.chunk.reset();
+        if let Some((content, _)) = &mut self.content {
+            content.end_document();
+        }
         content
     }
 
     /// Applies the staged values of a valid chunk; true when it carried content.
     fn commit(&mut self) -> bool {
+        self.calls.commit(&self.chunk.calls);
         let chunk = &self.chunk;
         let usage = &mut self.usage;
         if let Some(model) = chunk.model.as_deref().filter(|m| !m.is_empty()) {
@@ -264,6 +306,9 @@ enum Node {
     Usage,
     Choices,
     Choice,
+    ToolCalls,
+    ToolCall,
+    Function,
     Ignored,
 }
 
@@ -276,6 +321,15 @@ enum Field {
     ContentText,
     /// An object with a `content` string.
     ContentObject,
+    /// A choice's streamed `delta`: a `ContentObject` whose tool calls come
+    /// in fragments.
+    DeltaObject,
+    ChoiceIndex,
+    ToolCalls,
+    ToolCallItem,
+    CallIndex,
+    Function,
+    ToolName,
     Done,
     DoneReason,
     PromptEvalCount,
@@ -289,8 +343,9 @@ enum Field {
     Other,
 }
 
-/// The deepest container read: `choices` → a choice → its `delta`.
-const TRACKED: usize = 4;
+/// The deepest container read: `choices` → a choice → its `delta` →
+/// `tool_calls` → a call → its `function`.
+const TRACKED: usize = 7;
 
 /// One chunk's values, staged until it proves valid. Types follow the serde
 /// model this replaced: a known key with a value of the wrong type makes the
@@ -314,6 +369,16 @@ struct Chunk {
     eval_count: Option<u64>,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    /// The `index` and position of the choice being read.
+    choice_index: Option<u64>,
+    choice_position: u64,
+    /// The choice the `message` or `delta` being read belongs to.
+    content_choice: u64,
+    in_delta: bool,
+    call_position: u64,
+    /// Tool calls (wrong types are skipped, never invalid: the usage's
+    /// serde model had no tool calls).
+    calls: StagedCalls,
     /// Buffers of the last chunk's strings, for the next one's.
     spare: Vec<String>,
 }
@@ -334,6 +399,12 @@ impl Default for Chunk {
             eval_count: None,
             prompt_tokens: None,
             completion_tokens: None,
+            choice_index: None,
+            choice_position: 0,
+            content_choice: 0,
+            in_delta: false,
+            call_position: 0,
+            calls: StagedCalls::default(),
             spare: Vec::new(),
         }
     }
@@ -344,6 +415,8 @@ impl Chunk {
     fn reset(&mut self) {
         let mut spare = std::mem::take(&mut self.spare);
         let mut reasons = std::mem::take(&mut self.reasons);
+        let mut calls = std::mem::take(&mut self.calls);
+        calls.clear();
         spare.extend(self.model.take());
         spare.extend(self.done_reason.take());
         spare.append(&mut reasons);
@@ -351,6 +424,7 @@ impl Chunk {
         spare.truncate(MAX_REASONS + 2);
         *self = Self {
             reasons,
+            calls,
             spare,
             ..Self::default()
         };
@@ -360,6 +434,7 @@ impl Chunk {
         string_bytes(self.model.iter().chain(&self.done_reason))
             + vec_bytes(&self.reasons)
             + vec_bytes(&self.spare)
+            + self.calls.heap_bytes()
     }
 
     /// A copy of `text` in a spare buffer.
@@ -383,6 +458,7 @@ impl Chunk {
         match self.parent() {
             None => Field::TopLevel,
             Some(Node::Choices) => Field::ChoiceItem,
+            Some(Node::ToolCalls) => Field::ToolCallItem,
             Some(Node::Ignored) => Field::Other,
             Some(_) => self.key,
         }
@@ -406,9 +482,15 @@ impl Visitor for Chunk {
             (Some(Node::Root), b"choices") => Field::Choices,
             (Some(Node::Root), b"usage") => Field::Usage,
             (Some(Node::Choice), b"text") => Field::ContentText,
-            (Some(Node::Choice), b"delta" | b"message") => Field::ContentObject,
+            (Some(Node::Choice), b"message") => Field::ContentObject,
+            (Some(Node::Choice), b"delta") => Field::DeltaObject,
+            (Some(Node::Choice), b"index") => Field::ChoiceIndex,
             (Some(Node::Choice), b"finish_reason") => Field::FinishReason,
             (Some(Node::Content), b"content") => Field::ContentText,
+            (Some(Node::Content), b"tool_calls") => Field::ToolCalls,
+            (Some(Node::ToolCall), b"index") => Field::CallIndex,
+            (Some(Node::ToolCall), b"function") => Field::Function,
+            (Some(Node::Function), b"name") => Field::ToolName,
             (Some(Node::Usage), b"prompt_tokens") => Field::PromptTokens,
             (Some(Node::Usage), b"completion_tokens") => Field::CompletionTokens,
             _ => Field::Other,
@@ -418,18 +500,52 @@ impl Visitor for Chunk {
     fn keep_string(&self) -> bool {
         matches!(
             self.slot(),
-            Field::Model | Field::DoneReason | Field::FinishReason
+            Field::Model | Field::DoneReason | Field::FinishReason | Field::ToolName
         )
     }
 
     fn begin(&mut self, array: bool) {
-        let node = match (self.slot(), array) {
+        let slot = self.slot();
+        let node = match (slot, array) {
             (Field::TopLevel, false) => Node::Root,
-            (Field::ContentObject, false) => Node::Content,
+            (Field::ContentObject | Field::DeltaObject, false) => {
+                self.in_delta = slot == Field::DeltaObject;
+                self.content_choice = match self.parent() {
+                    Some(Node::Choice) => self
+                        .choice_index
+                        .unwrap_or(self.choice_position.saturating_sub(1)),
+                    _ => 0,
+                };
+                Node::Content
+            }
             (Field::Usage, false) => Node::Usage,
             (Field::Choices, true) => Node::Choices,
-            (Field::ChoiceItem, false) => Node::Choice,
-            (Field::Other, _) => Node::Ignored,
+            (Field::ChoiceItem, false) => {
+                self.choice_position += 1;
+                self.choice_index = None;
+                Node::Choice
+            }
+            (Field::ToolCalls, true) => {
+                self.call_position = 0;
+                Node::ToolCalls
+            }
+            (Field::ToolCallItem, false) => {
+                self.calls
+                    .begin(self.content_choice, self.in_delta, self.call_position);
+                self.call_position += 1;
+                Node::ToolCall
+            }
+            (Field::Function, false) => Node::Function,
+            (
+                Field::Other
+                | Field::ChoiceIndex
+                | Field::ToolCalls
+                | Field::ToolCallItem
+                | Field::CallIndex
+                | Field::Function
+                | Field::ToolName,
+                _,
+            ) => Node::Ignored,
             _ => {
                 self.invalid = true;
                 Node::Ignored
@@ -442,6 +558,9 @@ impl Visitor for Chunk {
     }
 
     fn end(&mut self) {
+        if self.parent() == Some(Node::ToolCall) {
+            self.calls.end();
+        }
         self.depth -= 1;
     }
 
@@ -449,6 +568,18 @@ impl Visitor for Chunk {
         let field = self.slot();
         match (field, value) {
             (Field::Other, _) => {}
+            (Field::ChoiceIndex, Scalar::U64(i)) => self.choice_index = Some(i),
+            (Field::CallIndex, Scalar::U64(i)) => self.calls.index(i),
+            (Field::ToolName, Scalar::Str { text: Some(t), .. }) => self.calls.name(t),
+            (
+                Field::ChoiceIndex
+                | Field::ToolCalls
+                | Field::ToolCallItem
+                | Field::CallIndex
+                | Field::Function
+                | Field::ToolName,
+                _,
+            ) => {}
             (Field::TopLevel | Field::ChoiceItem, _) => self.invalid = true,
             (_, Scalar::Null) => match field {
                 Field::Model => self.model = None,
@@ -496,7 +627,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn run(content_type: &str, streaming: bool, frames: &[&[u8]]) -> GenAiUsage {
-        let mut tap = ResponseTap::new(Some(content_type), streaming);
+        let mut tap = ResponseTap::new(Some(content_type), streaming, None);
         for f in frames {
             tap.feed(f);
         }
@@ -646,7 +777,7 @@ mod tests {
 
     /// Runs `body` through the tap split at `points` (sorted offsets).
     fn split_run(ct: &str, body: &[u8], points: &[usize]) -> GenAiUsage {
-        let mut tap = ResponseTap::new(Some(ct), true);
+        let mut tap = ResponseTap::new(Some(ct), true, None);
         let mut start = 0;
         for &p in points {
             tap.feed(&body[start..p]);
@@ -696,7 +827,7 @@ mod tests {
 
     /// Feeds `body` in `frame`-byte frames; the usage and the largest state seen.
     fn bounded_run(ct: &str, streaming: bool, body: &[u8], frame: usize) -> (GenAiUsage, usize) {
-        let mut tap = ResponseTap::new(Some(ct), streaming);
+        let mut tap = ResponseTap::new(Some(ct), streaming, None);
         let mut most = tap.state_bytes();
         for f in body.chunks(frame.max(1)) {
             tap.feed(f);
@@ -723,7 +854,7 @@ mod tests {
     fn sixty_four_mib_of_embeddings_in_bounded_state() {
         // Generated frame by frame: the body never exists whole.
         let row = floats(1024, 1);
-        let mut tap = ResponseTap::new(Some("application/json; charset=utf-8"), false);
+        let mut tap = ResponseTap::new(Some("application/json; charset=utf-8"), false, None);
         let mut frame = Vec::with_capacity(64 << 10);
         let mut total = 0usize;
         let mut most = 0;
@@ -1089,7 +1220,7 @@ mod tests {
             };
             let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
             points.sort_unstable();
-            let mut tap = ResponseTap::new(Some(&ct), true);
+            let mut tap = ResponseTap::new(Some(&ct), true, None);
             let mut start = 0;
             for p in points.into_iter().chain([body.len()]) {
                 tap.feed(&body[start..p]);
@@ -1115,7 +1246,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024), ct in 0usize..3) {
             let content_type = ["application/x-ndjson", "text/event-stream", "application/json"][ct];
-            let mut tap = ResponseTap::new(Some(content_type), true);
+            let mut tap = ResponseTap::new(Some(content_type), true, None);
             for chunk in bytes.chunks(7) {
                 tap.feed(chunk);
             }

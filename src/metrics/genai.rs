@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
@@ -29,6 +30,12 @@ pub struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolCallLabels {
+    pub gen_ai_tool_name: Arc<str>,
+    pub gen_ai_request_model: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModelLabel {
     pub gen_ai_request_model: Arc<str>,
 }
@@ -40,7 +47,10 @@ pub struct GenAiMetrics {
     pub operation_duration: Family<OperationLabels, Timing, fn() -> Timing>,
     pub time_to_first_token: Family<ModelLabel, Timing, fn() -> Timing>,
     pub time_per_output_token: Family<ModelLabel, Histogram, fn() -> Histogram>,
+    pub tool_calls: Family<ToolCallLabels, Counter>,
     pub models: ModelLabels,
+    /// Tool names, bounded as models are (the same cap).
+    pub tools: ModelLabels,
 }
 
 fn token_histogram() -> Histogram {
@@ -66,7 +76,9 @@ impl GenAiMetrics {
             operation_duration: Family::new_with_constructor(operation_timing),
             time_to_first_token: Family::new_with_constructor(ttft_timing),
             time_per_output_token: Family::new_with_constructor(per_token_histogram),
+            tool_calls: Family::default(),
             models: ModelLabels::new(max_models),
+            tools: ModelLabels::new(max_models),
         };
         this.register_all(registry);
         this
@@ -93,12 +105,18 @@ impl GenAiMetrics {
             "Time per output token after the first",
             self.time_per_output_token.clone(),
         );
+        // Registered without the `_total` the encoder appends.
+        registry.register(
+            "gen_ai_response_tool_calls",
+            "Tool calls GenAI responses asked for, by tool name",
+            self.tool_calls.clone(),
+        );
     }
 }
 
-/// Model names as label values: the first `cap` distinct names keep their
-/// name, every later one is `other`, so label cardinality stays bounded
-/// whatever clients send.
+/// Model (or tool) names as label values: the first `cap` distinct names
+/// keep their name, every later one is `other`, so label cardinality stays
+/// bounded whatever clients send.
 pub struct ModelLabels {
     cap: usize,
     known: RwLock<HashMap<String, Arc<str>>>,

@@ -22,7 +22,9 @@ use prometheus_client::encoding::prometheus_protobuf::{self, prometheus_data_mod
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-pub use genai::{GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels};
+pub use genai::{
+    GenAiMetrics, ModelLabel, ModelLabels, OperationLabels, TokenLabels, ToolCallLabels,
+};
 pub use http::{HttpHandles, HttpMetrics, RouteHandles};
 pub use labels::TraceExemplar;
 pub use sampling::{SamplingHandles, SamplingMetrics};

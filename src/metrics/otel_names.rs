@@ -139,6 +139,14 @@ pub const METRICS: &[OtelMetric] = &[
         Histogram,
         true,
     ),
+    // The conventions have no tool call metric; `gen_ai.tool.name` is theirs.
+    metric(
+        "gen_ai_response_tool_calls_total",
+        "otel_sidecar.gen_ai.response.tool_calls",
+        "{call}",
+        Counter,
+        true,
+    ),
     metric(
         "sidecar_telemetry_dropped_total",
         "otel_sidecar.telemetry.dropped",
@@ -246,6 +254,7 @@ pub const ATTRIBUTES: &[(&str, &str, Value)] = &[
     ("gen_ai_token_type", "gen_ai.token.type", Value::Str),
     ("gen_ai_request_model", "gen_ai.request.model", Value::Str),
     ("gen_ai_operation_name", "gen_ai.operation.name", Value::Str),
+    ("gen_ai_tool_name", "gen_ai.tool.name", Value::Str),
     ("signal", "otel_sidecar.signal", Value::Str),
     ("version", "otel_sidecar.version", Value::Str),
     ("result", "otel_sidecar.reload.result", Value::Str),

@@ -3,10 +3,11 @@
 //! OpenAI-compatible `/v1` API with SSE streaming and `stream_options.include_usage`.
 //!
 //! Answers are deterministic (token counts follow from the request), so tests
-//! can assert exact numbers. Used by `otel-sidecar demo`, the integration
+//! can assert exact numbers. Chat requests with `tools` get a tool call. Used by `otel-sidecar demo`, the integration
 //! tests and `cargo run --example mock_ollama`.
 
 mod replies;
+mod tools;
 
 pub use replies::reply;
 

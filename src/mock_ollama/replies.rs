@@ -1,10 +1,13 @@
 //! The JSON shapes Ollama sends, native and OpenAI-compatible, built from the
 //! request so token counts are predictable: the answer is [`ANSWER`] cut to
 //! `num_predict`/`max_tokens` words, and the prompt counts one token per word.
+//! Chat requests with `tools` get a tool call first (see [`super::tools`]).
 
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Value};
+
+use super::tools::{self, ToolCall, TOOL_CALL_TOKENS};
 
 /// What every generation answers, one token per word.
 pub const ANSWER: &str = "The sky looks blue because air molecules scatter short blue wavelengths of sunlight much more strongly than red ones.";
@@ -38,16 +41,20 @@ pub fn reply(path: &str, req: &Value) -> Option<Reply> {
         .or_else(|| req.get("max_tokens"))
         .or_else(|| req.get("max_completion_tokens"))
         .and_then(Value::as_u64);
-    let tokens = answer_tokens(limit);
+    let chat = matches!(path, "/api/chat" | "/v1/chat/completions");
+    let after_tool = chat.then(|| tools::answer_after_tool(req)).flatten();
+    let answer = after_tool.as_deref().unwrap_or(ANSWER);
+    let tokens = answer_tokens(answer, limit);
     let gen = Generation {
         model,
         prompt_tokens: prompt_tokens(req),
-        finish: if tokens.len() < ANSWER.split(' ').count() {
+        finish: if tokens.len() < answer.split(' ').count() {
             "length"
         } else {
             "stop"
         },
         tokens,
+        tool: chat.then(|| tools::call_for(req)).flatten(),
     };
     let stream_flag = req.get("stream").and_then(Value::as_bool);
     Some(match path {
@@ -73,10 +80,15 @@ struct Generation<'a> {
     prompt_tokens: u64,
     tokens: Vec<String>,
     finish: &'static str,
+    /// The model calls a tool instead of answering.
+    tool: Option<ToolCall>,
 }
 
 impl Generation<'_> {
     fn ollama(&self, stream: bool, chat: bool) -> Reply {
+        if let Some(tool) = &self.tool {
+            return self.ollama_tool_call(tool, stream);
+        }
         let piece = |text: &str| -> Value {
             if chat {
                 json!({"model": self.model, "created_at": CREATED_AT,
@@ -109,9 +121,39 @@ impl Generation<'_> {
         }
     }
 
+    /// Ollama streams a tool call whole in one line, then the done line.
+    fn ollama_tool_call(&self, tool: &ToolCall, stream: bool) -> Reply {
+        let message = |calls: bool| {
+            let mut m = json!({"role": "assistant", "content": ""});
+            if calls {
+                m["tool_calls"] = tool.ollama();
+            }
+            json!({"model": self.model, "created_at": CREATED_AT, "message": m, "done": false})
+        };
+        let mut last = message(!stream);
+        merge(
+            &mut last,
+            json!({"done": true, "done_reason": "stop",
+                "total_duration": (TOOL_CALL_TOKENS + 5) * NANOS_PER_TOKEN, "load_duration": 2 * NANOS_PER_TOKEN,
+                "prompt_eval_count": self.prompt_tokens, "prompt_eval_duration": NANOS_PER_TOKEN,
+                "eval_count": TOOL_CALL_TOKENS, "eval_duration": TOOL_CALL_TOKENS * NANOS_PER_TOKEN}),
+        );
+        if !stream {
+            return Reply::Json(last);
+        }
+        Reply::Stream {
+            content_type: "application/x-ndjson",
+            chunks: vec![ndjson(&message(true)), ndjson(&last)],
+        }
+    }
+
     fn openai(&self, stream: bool, include_usage: bool, chat: bool) -> Reply {
-        let usage = json!({"prompt_tokens": self.prompt_tokens, "completion_tokens": self.tokens.len(),
-                           "total_tokens": self.prompt_tokens + self.tokens.len() as u64});
+        let output_tokens = match self.tool {
+            Some(_) => TOOL_CALL_TOKENS,
+            None => self.tokens.len() as u64,
+        };
+        let usage = json!({"prompt_tokens": self.prompt_tokens, "completion_tokens": output_tokens,
+                           "total_tokens": self.prompt_tokens + output_tokens});
         let (object, chunk_object) = if chat {
             ("chat.completion", "chat.completion.chunk")
         } else {
@@ -122,7 +164,10 @@ impl Generation<'_> {
                                          "model": self.model, "system_fingerprint": "fp_ollama"})
         };
         if !stream {
-            let choice = if chat {
+            let choice = if let Some(tool) = &self.tool {
+                json!({"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": tool.openai()},
+                       "finish_reason": "tool_calls"})
+            } else if chat {
                 json!({"index": 0, "message": {"role": "assistant", "content": self.text()}, "finish_reason": self.finish})
             } else {
                 json!({"index": 0, "text": self.text(), "finish_reason": self.finish})
@@ -141,8 +186,31 @@ impl Generation<'_> {
             merge(&mut c, json!({"choices": [choice]}));
             c
         };
-        let mut chunks: Vec<Bytes> = self.tokens.iter().map(|t| sse(&chunk(t, None))).collect();
-        chunks.push(sse(&chunk("", Some(self.finish))));
+        let mut chunks: Vec<Bytes> = match &self.tool {
+            Some(tool) => {
+                let delta = |delta: Value, finish: Option<&str>| {
+                    let mut c = head(chunk_object);
+                    merge(
+                        &mut c,
+                        json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+                    );
+                    sse(&c)
+                };
+                let mut chunks: Vec<Bytes> = tool
+                    .openai_deltas()
+                    .into_iter()
+                    .map(|d| delta(d, None))
+                    .collect();
+                chunks.push(delta(json!({}), Some("tool_calls")));
+                chunks
+            }
+            None => {
+                let mut chunks: Vec<Bytes> =
+                    self.tokens.iter().map(|t| sse(&chunk(t, None))).collect();
+                chunks.push(sse(&chunk("", Some(self.finish))));
+                chunks
+            }
+        };
         if include_usage {
             let mut c = head(chunk_object);
             merge(&mut c, json!({"choices": [], "usage": usage}));
@@ -160,8 +228,8 @@ impl Generation<'_> {
     }
 }
 
-fn answer_tokens(limit: Option<u64>) -> Vec<String> {
-    let words: Vec<&str> = ANSWER.split(' ').collect();
+fn answer_tokens(answer: &str, limit: Option<u64>) -> Vec<String> {
+    let words: Vec<&str> = answer.split(' ').collect();
     let n = limit.map_or(words.len(), |l| (l as usize).min(words.len()));
     words[..n]
         .iter()

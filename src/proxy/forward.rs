@@ -84,6 +84,8 @@ pub struct Outbound<'a> {
     pub upgrade: bool,
     /// Scan the body for GenAI `model` and `stream`.
     pub scan_genai: bool,
+    /// Capture the GenAI request's content too.
+    pub capture: Option<Arc<crate::genai::CaptureConfig>>,
 }
 
 /// Rewrites the client's request for the upstream.
@@ -118,7 +120,7 @@ pub fn upstream_request(
 
     let body = RequestBody::new(body, body_limit, stats);
     let body = if outbound.scan_genai {
-        body.scanning()
+        body.scanning(outbound.capture)
     } else {
         body
     };

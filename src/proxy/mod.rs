@@ -39,7 +39,7 @@ use crate::context::exchange_trace::{self, SpanFacts};
 use crate::context::{baggage, trace_context, CorrelationId};
 use crate::error::{classify_upstream, ProxyError, ProxyErrorKind};
 use crate::exchange::{exchange_event, ClientSide, Exchange, KnownMethod, Recorder, RequestStats};
-use crate::genai::{GenAiRoute, ResponseTap};
+use crate::genai::{CaptureConfig, GenAiRoute, Operation, ResponseTap};
 use crate::settings::Settings;
 use crate::telemetry::TracePipeline;
 use crate::upstream::UpstreamClient;
@@ -156,7 +156,7 @@ impl Proxy {
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
             let streaming = stats.genai().stream.unwrap_or(route.streams_by_default);
-            ResponseTap::new(content_type, streaming)
+            ResponseTap::new(content_type, streaming, capture(&settings, route))
         });
         let idle_timeout = settings.idle_timeout;
         response.map(|body| {
@@ -280,6 +280,7 @@ impl Proxy {
             propagation,
             upgrade,
             scan_genai: exchange.genai.is_some(),
+            capture: exchange.genai.and_then(|route| capture(settings, route)),
         }
     }
 
@@ -326,6 +327,12 @@ impl Proxy {
         recorder.responding(response.status().as_u16());
         response.map(|body| ObservedBody::new(ResponseBody::generated(body), recorder))
     }
+}
+
+/// What content capture needs on `route`: embeddings have no messages.
+fn capture(settings: &Settings, route: GenAiRoute) -> Option<Arc<CaptureConfig>> {
+    let capture = settings.genai_capture.as_ref()?;
+    (route.operation != Operation::Embeddings).then(|| capture.clone())
 }
 
 /// Limits checked before anything is sent upstream. hyper enforces larger

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::exchange::Sink;
 use crate::exchange::{Completion, GenAiCompletion};
 use crate::metrics::{
-    HttpHandles, Metrics, ModelLabel, OperationLabels, TokenLabels, TraceExemplar,
+    HttpHandles, Metrics, ModelLabel, OperationLabels, TokenLabels, ToolCallLabels, TraceExemplar,
 };
 
 pub struct MetricsSink {
@@ -41,6 +41,7 @@ impl MetricsSink {
                     .observe(count as f64);
             }
         }
+        record_tool_calls(metrics, g, &model);
         let labels = OperationLabels {
             gen_ai_request_model: model.clone(),
             gen_ai_operation_name: operation,
@@ -69,6 +70,31 @@ impl MetricsSink {
                 .get_or_create(&labels)
                 .observe(generating / (output - 1) as f64);
         }
+    }
+}
+
+/// One count per tool call, by its bounded name; calls without one (or past
+/// the tap's named ones) count as `other`.
+fn record_tool_calls(
+    metrics: &crate::metrics::GenAiMetrics,
+    g: &GenAiCompletion,
+    model: &Arc<str>,
+) {
+    let calls = &g.usage.tool_calls;
+    let mut named = 0;
+    let count = |name: Arc<str>, n: u64| {
+        let labels = ToolCallLabels {
+            gen_ai_tool_name: name,
+            gen_ai_request_model: model.clone(),
+        };
+        metrics.tool_calls.get_or_create(&labels).inc_by(n);
+    };
+    for (name, n) in &calls.names {
+        named += n;
+        count(metrics.tools.label(name), *n);
+    }
+    if calls.count > named {
+        count(Arc::from("other"), calls.count - named);
     }
 }
 

@@ -30,6 +30,8 @@ pub struct SentrySink {
     user_header: Option<HeaderName>,
     traces_sample_rate: f64,
     upstream: String,
+    /// `sentry.include_content`: captured GenAI content goes on events.
+    include_content: bool,
 }
 
 impl SentrySink {
@@ -41,6 +43,7 @@ impl SentrySink {
             user_header: config.sentry.user_header.as_ref().map(|h| h.0.clone()),
             traces_sample_rate: config.sentry.traces_sample_rate,
             upstream: config.upstream.url.to_string(),
+            include_content: config.sentry.include_content,
         }
     }
 
@@ -87,6 +90,9 @@ impl SentrySink {
         );
         if let Some(status) = c.upstream_status {
             event.extra.insert("upstream_status".into(), status.into());
+        }
+        if self.include_content {
+            add_content(&mut event, c);
         }
         // Only an exported trace: a link to a trace the sampler dropped leads nowhere.
         if let Some(trace) = e.trace.as_ref().filter(|t| t.is_sampled()) {
@@ -222,6 +228,35 @@ impl Sink for SentrySink {
             let mut transaction = self.transaction(c);
             self.redactor.scrub_transaction(&mut transaction);
             self.client.client().send_envelope(transaction.into());
+        }
+    }
+}
+
+/// The captured GenAI content (already redacted), under the span
+/// attributes' names, when `sentry.include_content` is on.
+fn add_content(event: &mut Event<'static>, c: &Completion) {
+    let Some(genai) = &c.genai else {
+        return;
+    };
+    let input = genai.input.as_ref();
+    let output = genai.usage.output.as_ref();
+    let values = [
+        (
+            "gen_ai.system_instructions",
+            input.and_then(|r| r.system_instructions.as_ref()),
+        ),
+        (
+            "gen_ai.input.messages",
+            input.and_then(|r| r.messages.as_ref()),
+        ),
+        (
+            "gen_ai.output.messages",
+            output.and_then(|r| r.messages.as_ref()),
+        ),
+    ];
+    for (key, value) in values {
+        if let Some(json) = value {
+            event.extra.insert(key.into(), json.clone().into());
         }
     }
 }

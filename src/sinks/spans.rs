@@ -16,6 +16,7 @@ use crate::context::ExchangeTrace;
 use crate::error::ErrorSide;
 use crate::exchange::Sink;
 use crate::exchange::{protocol_semconv, Completion, GenAiCompletion, Outcome};
+use crate::genai::Operation;
 use crate::telemetry::TracePipeline;
 
 /// `error.type` of a client that left before the response ended.
@@ -40,6 +41,15 @@ mod genai_keys {
     pub const USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
     pub const RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
     pub const FIRST_TOKEN_EVENT: &str = "gen_ai.first_token";
+    /// The conventions define no count of the tool calls a response asks
+    /// for: this one sits beside `gen_ai.response.finish_reasons`.
+    pub const RESPONSE_TOOL_CALLS: &str = "gen_ai.response.tool_calls";
+    pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+    pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
+    pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// Set when the capture of a direction was cut at `max_content_bytes`.
+    pub const INPUT_TRUNCATED: &str = "otel_sidecar.gen_ai.input.truncated";
+    pub const OUTPUT_TRUNCATED: &str = "otel_sidecar.gen_ai.output.truncated";
 }
 
 pub struct SpanSink {
@@ -123,6 +133,9 @@ impl SpanSink {
         if let Some(error) = error {
             span.status = Status::error(error.clone());
             attributes.push(KeyValue::new(semconv::ERROR_TYPE, error));
+        }
+        if let Some(genai) = &c.genai {
+            content_attributes(&mut attributes, genai);
         }
         span.attributes = attributes;
         Some(span)
@@ -241,6 +254,12 @@ fn genai_attributes(attributes: &mut Vec<KeyValue>, g: &GenAiCompletion) {
             tokens as i64,
         ));
     }
+    if g.route.operation != Operation::Embeddings {
+        attributes.push(KeyValue::new(
+            genai_keys::RESPONSE_TOOL_CALLS,
+            g.usage.tool_calls.count as i64,
+        ));
+    }
     if !g.usage.finish_reasons.is_empty() {
         let reasons: Vec<StringValue> = g
             .usage
@@ -252,5 +271,39 @@ fn genai_attributes(attributes: &mut Vec<KeyValue>, g: &GenAiCompletion) {
             genai_keys::RESPONSE_FINISH_REASONS,
             Value::Array(Array::String(reasons)),
         ));
+    }
+}
+
+/// The captured content, on the server span (the exchange as the agent saw
+/// it), as JSON strings: the Rust SDK has no structured attribute values.
+fn content_attributes(attributes: &mut Vec<KeyValue>, g: &GenAiCompletion) {
+    let directions = [
+        (
+            g.input.as_ref(),
+            genai_keys::INPUT_MESSAGES,
+            genai_keys::INPUT_TRUNCATED,
+        ),
+        (
+            g.usage.output.as_ref(),
+            genai_keys::OUTPUT_MESSAGES,
+            genai_keys::OUTPUT_TRUNCATED,
+        ),
+    ];
+    for (rendered, messages, truncated) in directions {
+        let Some(rendered) = rendered else {
+            continue;
+        };
+        if let Some(system) = &rendered.system_instructions {
+            attributes.push(KeyValue::new(
+                genai_keys::SYSTEM_INSTRUCTIONS,
+                system.clone(),
+            ));
+        }
+        if let Some(json) = &rendered.messages {
+            attributes.push(KeyValue::new(messages, json.clone()));
+        }
+        if rendered.truncated {
+            attributes.push(KeyValue::new(truncated, true));
+        }
     }
 }

@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod forward;
 mod genai;
+mod genai_content;
 mod hostile;
 mod kubernetes;
 mod lifecycle;
