@@ -278,8 +278,7 @@ mod tests {
 
     use http::header::HeaderName;
     use opentelemetry::trace::SpanId;
-    use opentelemetry_sdk::error::OTelSdkResult;
-    use opentelemetry_sdk::trace::{Sampler, SpanData, SpanExporter};
+    use opentelemetry_sdk::trace::Sampler;
 
     use super::*;
     use crate::config::{Config, Propagator as P};
@@ -538,20 +537,8 @@ mod tests {
         assert_eq!(out, client);
     }
 
-    #[derive(Debug)]
-    struct Discard;
-
-    impl SpanExporter for Discard {
-        fn export(
-            &self,
-            _: Vec<SpanData>,
-        ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-            std::future::ready(Ok(()))
-        }
-    }
-
     fn pipeline() -> TracePipeline {
-        TracePipeline::with_exporter(&Config::default(), Discard)
+        TracePipeline::discarding(&Config::default())
     }
 
     fn facts() -> SpanFacts {

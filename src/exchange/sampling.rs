@@ -130,8 +130,7 @@ mod tests {
     use std::time::{Instant, SystemTime};
 
     use http::{HeaderMap, Method, Version};
-    use opentelemetry_sdk::error::OTelSdkResult;
-    use opentelemetry_sdk::trace::{Sampler, SpanData, SpanExporter};
+    use opentelemetry_sdk::trace::Sampler;
 
     use super::*;
     use crate::config::{Config, OutcomeRoute, Propagator, RouteConfig};
@@ -141,18 +140,6 @@ mod tests {
     use crate::genai::GenAiRoute;
     use crate::metrics::SamplingMetrics;
     use crate::telemetry::TracePipeline;
-
-    #[derive(Debug)]
-    struct Discard;
-
-    impl SpanExporter for Discard {
-        fn export(
-            &self,
-            _: Vec<SpanData>,
-        ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-            std::future::ready(Ok(()))
-        }
-    }
 
     fn routes() -> RouteTable {
         let route = |name: &str| RouteConfig {
@@ -185,7 +172,7 @@ mod tests {
     /// Settles `case` with `config` at ratio 0 (ratio 1 when `in_ratio`);
     /// whether it was kept, and the counters.
     fn settle(config: &OutcomeConfig, case: Case) -> (bool, SamplingHandles) {
-        let traces = TracePipeline::with_exporter(&Config::default(), Discard);
+        let traces = TracePipeline::discarding(&Config::default());
         let counters = SamplingMetrics::default().handles();
         let sampler = OutcomeSampler::new(config, &routes(), counters.clone());
         let mut headers = HeaderMap::new();
@@ -227,6 +214,7 @@ mod tests {
             request: Default::default(),
             usage: Default::default(),
             time_to_first_token: case.ttft,
+            input: None,
         });
         let mut completion = Completion {
             exchange,

@@ -210,3 +210,23 @@ fn exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, TracePi
     };
     Ok(exporter)
 }
+
+/// Spans that go nowhere, for unit tests of what builds and samples them.
+#[cfg(test)]
+#[derive(Debug)]
+struct Discard;
+
+#[cfg(test)]
+impl SpanExporter for Discard {
+    fn export(&self, _: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        std::future::ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+impl TracePipeline {
+    /// A pipeline of `config` whose spans are discarded.
+    pub(crate) fn discarding(config: &Config) -> Self {
+        Self::with_exporter(config, Discard)
+    }
+}
