@@ -425,9 +425,20 @@ impl JsonScanner {
                 Escape::None => {
                     let end = memchr::memchr2(b'"', b'\\', rest);
                     let plain = &rest[..end.unwrap_or(rest.len())];
-                    if plain.iter().any(|&b| b < 0x20)
-                        || (keep && high.is_some() && !plain.is_empty())
-                    {
+                    if keep && high.is_some() && !plain.is_empty() {
+                        self.state = State::Invalid;
+                        return bytes.len();
+                    }
+                    if let Some(control) = plain.iter().position(|&b| b < 0x20) {
+                        // Text before the fault reached the visitor when an
+                        // earlier frame ended inside it; hand it over here
+                        // too, so what is captured does not depend on where
+                        // the body was split.
+                        let valid = &plain[..control];
+                        if stream && !valid.is_empty() {
+                            lone_surrogate(&mut high, visitor);
+                            visitor.string_piece(valid);
+                        }
                         self.state = State::Invalid;
                         return bytes.len();
                     }
@@ -861,6 +872,29 @@ mod tests {
             let decoded: Vec<u8> = p.strings.concat();
             prop_assert_eq!(String::from_utf8(decoded).unwrap(), text);
             prop_assert_eq!(p.raw, vec![object.as_bytes().to_vec()]);
+        }
+
+        /// A string that turns out invalid hands over the same text before
+        /// its fault wherever the body is split: a capture must not depend
+        /// on framing (found by the request_scan fuzz target: a control
+        /// character after text that had ended a frame).
+        #[test]
+        fn text_before_a_fault_does_not_depend_on_the_split(
+            body in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'a'), Just(b'\\'), Just(b'"'), Just(b'u'), Just(0x01)],
+                0..60,
+            ),
+            cut in any::<usize>(),
+        ) {
+            let mut doc = b"[\"".to_vec();
+            doc.extend_from_slice(&body);
+            let (mut whole, mut s) = (Pieces::default(), JsonScanner::default());
+            s.feed(&doc, &mut whole);
+            let (mut split, mut s) = (Pieces::default(), JsonScanner::default());
+            let cut = cut % (doc.len() + 1);
+            s.feed(&doc[..cut], &mut split);
+            s.feed(&doc[cut..], &mut split);
+            prop_assert_eq!(whole.strings.concat(), split.strings.concat(), "{:?}", doc);
         }
 
         /// Complete exactly when serde_json parses it, whatever the split.
