@@ -464,6 +464,11 @@ async fn every_panel_the_traffic_fills_has_data_in_a_real_prometheus() {
     let mut config = test_config(&agent.url());
     config.upstream.response_timeout = Duration::from_millis(200);
     config.listener.max_request_body = Some(otel_sidecar::config::ByteSize(1024));
+    // The agent side keeps its failures and a ratio of the rest: the
+    // sampling panel's series exist only under the outcome sampler.
+    let receiver = crate::otlp::OtlpReceiver::grpc().await;
+    receiver.receive_every_span(&mut config);
+    config.tracing.sampler = otel_sidecar::config::Sampler::Outcome;
     let agent_side = start_sidecar(config).await;
     let prometheus = start_prometheus_labelled(&[
         (
@@ -507,8 +512,13 @@ async fn every_panel_the_traffic_fills_has_data_in_a_real_prometheus() {
         )
         .await;
         send(&client, get(format!("{agent_base}/slow"))).await;
-        // Its model calls: a streamed generate (time to first token), a chat.
+        // Its model calls: a streamed generate (time to first token), a chat,
+        // a chat whose model calls a tool.
         for (path, body) in [
+            (
+                "/api/chat",
+                r#"{"model":"gemma3n:e2b","messages":[{"role":"user","content":"weather in Paris"}],"stream":false,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]}"#,
+            ),
             (
                 "/api/generate",
                 r#"{"model":"gemma3n:e2b","prompt":"a b","options":{"num_predict":3}}"#,
