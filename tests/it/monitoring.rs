@@ -421,6 +421,11 @@ async fn every_metric_the_dashboard_and_rules_query_is_exposed() {
             "/api/chat",
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":false}"#,
         ),
+        // A tool call: gen_ai_response_tool_calls_total.
+        (
+            "/api/chat",
+            r#"{"model":"m","messages":[{"role":"user","content":"weather in Paris"}],"stream":false,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]}"#,
+        ),
     ] {
         send(
             &client(),
@@ -433,6 +438,10 @@ async fn every_metric_the_dashboard_and_rules_query_is_exposed() {
     let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut config = test_config(&format!("http://{}", stalled.local_addr().unwrap()));
     config.upstream.response_timeout = Duration::from_millis(100);
+    // Under the outcome sampler: sidecar_traces_sampled_total.
+    let receiver = crate::otlp::OtlpReceiver::grpc().await;
+    receiver.receive_every_span(&mut config);
+    config.tracing.sampler = otel_sidecar::config::Sampler::Outcome;
     let failing = start_sidecar(config).await;
     send(&client(), get(format!("http://{}/x", failing.proxy_addr()))).await;
 
