@@ -4,17 +4,12 @@
 //! model answers. A second proxy with `[genai] capture_content = true`
 //! records the conversation on its server spans, redacted.
 
-use std::time::Duration;
-
 use opentelemetry::trace::SpanKind;
 use opentelemetry::Value;
 
-use super::capture::CapturedSpans;
-use super::{fetch, send, DemoClient, LOOPBACK};
-use crate::config::{Config, Sampler};
+use super::{fetch, scene_config, send, start_scene, DemoClient};
+use crate::config::Sampler;
 use crate::mock_ollama::MockOllama;
-use crate::telemetry::TracePipeline;
-use crate::Sidecar;
 
 const TOOLS: &str = r#"[{"type":"function","function":{"name":"get_weather","description":"Current weather of a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]"#;
 const SYSTEM: &str =
@@ -23,20 +18,10 @@ const USER: &str = r#"{"role":"user","content":"What is the weather in Paris?"}"
 
 /// Runs the scene against `mock` and prints what the spans captured.
 pub async fn run(client: &DemoClient, mock: &MockOllama) -> anyhow::Result<()> {
-    let mut config = Config::default();
-    config.upstream.url = mock.url().parse().map_err(anyhow::Error::msg)?;
-    config.listener.address = LOOPBACK;
-    config.admin.address = LOOPBACK;
-    config.listener.shutdown_delay = Duration::ZERO;
+    let mut config = scene_config(&mock.url())?;
     config.tracing.sampler = Sampler::AlwaysOn;
-    config.service.name = "demo-agent-api".to_owned();
     config.genai.capture_content = true;
-    let spans = CapturedSpans::default();
-    let extras = crate::Extras {
-        traces: Some(TracePipeline::with_exporter(&config, spans.clone())),
-        ..Default::default()
-    };
-    let sidecar = Sidecar::start_with(config, extras).await?;
+    let (sidecar, spans) = start_scene(config).await?;
     let proxy = format!("http://{}", sidecar.proxy_addr());
 
     println!(

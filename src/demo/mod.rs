@@ -45,21 +45,9 @@ pub async fn run() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let mut config = Config::default();
-    config.upstream.url = mock.url().parse().map_err(anyhow::Error::msg)?;
-    config.listener.address = LOOPBACK;
-    config.admin.address = LOOPBACK;
-    // Nothing routes to the demo: no reason to keep accepting at the end.
-    config.listener.shutdown_delay = Duration::ZERO;
+    let mut config = scene_config(&mock.url())?;
     config.tracing.sampler = Sampler::AlwaysOn;
-    config.service.name = "demo-agent-api".to_owned();
-    let spans = CapturedSpans::default();
-    let traces = TracePipeline::with_exporter(&config, spans.clone());
-    let extras = crate::Extras {
-        traces: Some(traces),
-        ..Default::default()
-    };
-    let sidecar = Sidecar::start_with(config, extras).await?;
+    let (sidecar, spans) = start_scene(config).await?;
     let proxy = format!("http://{}", sidecar.proxy_addr());
 
     println!("otel-sidecar demo\n=================");
@@ -191,6 +179,28 @@ async fn send(
     );
     println!("   {preview}…");
     Ok(())
+}
+
+/// A proxy in front of `upstream` on loopback ports, as each scene runs one.
+fn scene_config(upstream: &str) -> anyhow::Result<Config> {
+    let mut config = Config::default();
+    config.upstream.url = upstream.parse().map_err(anyhow::Error::msg)?;
+    config.listener.address = LOOPBACK;
+    config.admin.address = LOOPBACK;
+    // Nothing routes to the demo: no reason to keep accepting at the end.
+    config.listener.shutdown_delay = Duration::ZERO;
+    config.service.name = "demo-agent-api".to_owned();
+    Ok(config)
+}
+
+/// Starts a scene's proxy with its spans kept in memory for printing.
+async fn start_scene(config: Config) -> anyhow::Result<(Sidecar, CapturedSpans)> {
+    let spans = CapturedSpans::default();
+    let extras = crate::Extras {
+        traces: Some(TracePipeline::with_exporter(&config, spans.clone())),
+        ..Default::default()
+    };
+    Ok((Sidecar::start_with(config, extras).await?, spans))
 }
 
 async fn fetch(client: &DemoClient, url: &str) -> anyhow::Result<String> {

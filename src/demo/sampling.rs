@@ -11,24 +11,16 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 
-use super::capture::CapturedSpans;
-use super::{fetch, DemoClient, LOOPBACK};
-use crate::config::{Config, OutcomeRoute, Sampler};
-use crate::telemetry::TracePipeline;
-use crate::Sidecar;
+use super::{fetch, scene_config, start_scene, DemoClient};
+use crate::config::{OutcomeRoute, Sampler};
 
 /// Slower than this a generation is kept; the demo's takes about 480 ms
 /// (16 tokens 25 ms apart after 80 ms).
 const SLOWER_THAN: Duration = Duration::from_millis(250);
 
 pub async fn show(client: &DemoClient, upstream: &str) -> anyhow::Result<()> {
-    let mut config = Config::default();
-    config.upstream.url = upstream.parse().map_err(anyhow::Error::msg)?;
-    config.listener.address = LOOPBACK;
-    config.admin.address = LOOPBACK;
-    config.listener.shutdown_delay = Duration::ZERO;
+    let mut config = scene_config(upstream)?;
     config.logging.access_log = false;
-    config.service.name = "demo-agent-api".to_owned();
     config.tracing.sampler = Sampler::Outcome;
     config.tracing.outcome.ratio = 0.0;
     config.tracing.outcome.slower_than = Duration::from_secs(3600);
@@ -39,13 +31,7 @@ pub async fn show(client: &DemoClient, upstream: &str) -> anyhow::Result<()> {
     }];
     // The response's `server-timing` names the trace, kept or not.
     config.tracing.server_timing = true;
-    let spans = CapturedSpans::default();
-    let traces = TracePipeline::with_exporter(&config, spans.clone());
-    let extras = crate::Extras {
-        traces: Some(traces),
-        ..Default::default()
-    };
-    let sidecar = Sidecar::start_with(config, extras).await?;
+    let (sidecar, spans) = start_scene(config).await?;
     let proxy = format!("http://{}", sidecar.proxy_addr());
 
     println!(
